@@ -1,0 +1,370 @@
+"""Code identity: serials, keys, printed forms and the one parser that accepts them all.
+
+Serial format 1 (20 Crockford base32 symbols = 100 bits, fits GS1 AI 21 "X..20")::
+
+    bit 99      format flag, 0 = format 1 (1 is reserved for a later format)
+    bits 98-96  key id (0-7): which secret sealed this serial, so keys can rotate
+    bits 95-0   AES-Feistel permutation, under that key, of
+                kind (2 bits) | counter (32 bits) | 62 zero bits
+
+* Unique by construction: the permutation is a bijection and counters are allocated once.
+* Unguessable: 96 bits of output of a keyed permutation.
+* Keyed check without a database: decrypt and require the 62 zero bits and a known kind.
+  A guessed serial passes with probability below 2**-62; it names a real code with
+  probability at most (codes issued under the key) / 2**96 <= 2**-64, because a key seals at
+  most 2**32 codes (CODES_PER_KEY).
+* Human-typed form: the serial in groups of five plus a Crockford mod-37 check symbol.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import biip
+from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+from biip.gs1_messages import GS1Message
+from biip.gtin import Gtin
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from protocols import _crockford
+from protocols._feistel import BLOCK_BYTES, Feistel96
+from protocols.errors import (
+    CapacityError,
+    CodeCheckError,
+    CodeFormatError,
+    ForgedCodeError,
+    KeyConfigError,
+    UnknownKeyError,
+    UnsupportedCodeVersionError,
+)
+
+FORMAT_VERSION = 1
+SERIAL_LENGTH = 20
+MAX_KEY_ID = 7
+CODES_PER_KEY = 2**32
+MIN_SECRET_BYTES = 16
+PIN_DIGITS = 8
+
+_TAG_BITS = 62
+_COUNTER_BITS = 32
+_PAYLOAD_BITS = 96
+_PAYLOAD_MASK = (1 << _PAYLOAD_BITS) - 1
+_TAG_MASK = (1 << _TAG_BITS) - 1
+
+
+class CodeKind(enum.IntEnum):
+    """What a code is printed on."""
+
+    ITEM = 0
+    CASE = 1
+    PALLET = 2
+
+    @classmethod
+    def parse(cls, value: str) -> CodeKind:
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            names = ", ".join(k.name.lower() for k in cls)
+            raise CodeFormatError(f"Unknown code kind {value!r}: expected one of {names}") from None
+
+
+@dataclass(frozen=True)
+class Serial:
+    """A well-formed serial. Being well formed says nothing about being genuine: see CodeKey."""
+
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Serial:
+        """Accept the bare serial or the human-typed form (hyphens, lower case, check symbol)."""
+        raw = _crockford.normalize(text)
+        if len(raw) == SERIAL_LENGTH + 1:
+            body, check = raw[:SERIAL_LENGTH], raw[SERIAL_LENGTH]
+            number = _decode(body, text)
+            if _crockford.check_value(check) is None:
+                raise CodeFormatError(
+                    f"Invalid check symbol in {text!r}: expected one of "
+                    f"{_crockford.CHECK_ALPHABET!r}, got {check!r}"
+                )
+            expected = _crockford.check_symbol(number)
+            if check != expected:
+                raise CodeCheckError(
+                    f"Check symbol mismatch in {text!r}: expected {expected!r}, got {check!r} "
+                    "(probably a typing mistake)"
+                )
+            return cls._from_number(number)
+        if len(raw) != SERIAL_LENGTH:
+            raise CodeFormatError(
+                f"Invalid serial {text!r}: expected {SERIAL_LENGTH} symbols "
+                f"(or {SERIAL_LENGTH + 1} with a check symbol), got {len(raw)}"
+            )
+        return cls._from_number(_decode(raw, text))
+
+    @classmethod
+    def _from_number(cls, number: int) -> Serial:
+        if number >> 99:
+            raise UnsupportedCodeVersionError(
+                f"Unsupported serial format: expected format {FORMAT_VERSION} (first symbol 0-F), "
+                f"got first symbol {_crockford.encode_100(number)[0]!r}"
+            )
+        return cls(_crockford.encode_100(number))
+
+    @property
+    def number(self) -> int:
+        return _crockford.decode(self.value)
+
+    @property
+    def version(self) -> int:
+        return FORMAT_VERSION
+
+    @property
+    def key_id(self) -> int:
+        return (self.number >> _PAYLOAD_BITS) & 0b111
+
+    @property
+    def check_symbol(self) -> str:
+        return _crockford.check_symbol(self.number)
+
+    def as_human(self) -> str:
+        """Groups of five and the check symbol, e.g. ``0ABCD-EFGHJ-KMNPQ-RSTVW-7``."""
+        v = self.value
+        return "-".join([v[0:5], v[5:10], v[10:15], v[15:20], self.check_symbol])
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _decode(symbols: str, original: str) -> int:
+    try:
+        return _crockford.decode(symbols)
+    except ValueError as exc:
+        raise CodeFormatError(
+            f"Invalid serial {original!r}: expected Crockford base32 symbols "
+            f"({_crockford.ALPHABET}), got {exc}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class CodeIdentity:
+    """What the keyed check reveals about a genuine serial."""
+
+    serial: Serial
+    kind: CodeKind
+    counter: int
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=purpose).derive(secret)
+
+
+class CodeKey:
+    """One code secret: seals counters into serials, opens serials back, derives hidden PINs."""
+
+    def __init__(self, key_id: int, secret: bytes) -> None:
+        if not 0 <= key_id <= MAX_KEY_ID:
+            raise KeyConfigError(f"Invalid key id: expected 0..{MAX_KEY_ID}, got {key_id}")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise KeyConfigError(
+                f"Code key {key_id} is too short: expected at least {MIN_SECRET_BYTES} bytes, "
+                f"got {len(secret)}"
+            )
+        self.key_id = key_id
+        self._feistel = Feistel96(_derive(secret, b"yima/v1/serial"))
+        # ECB as the raw block function of a PRF over one block per serial, as in _feistel.
+        self._pin_cipher = Cipher(algorithms.AES(_derive(secret, b"yima/v1/pin")), modes.ECB())  # noqa: S305
+        self._header = key_id << _PAYLOAD_BITS
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"CodeKey(key_id={self.key_id})"
+
+    def seal(self, kind: CodeKind, counter: int) -> Serial:
+        """The serial of one counter (use :meth:`seal_range` for batches)."""
+        return Serial(self.seal_range(kind, counter, 1)[0])
+
+    def seal_range(self, kind: CodeKind, start: int, count: int) -> list[str]:
+        """Serials for counters ``start .. start+count-1`` in one cipher pass per round."""
+        if start < 0 or count < 0 or start + count > CODES_PER_KEY:
+            raise CapacityError(
+                f"Counters {start}..{start + count - 1} do not fit key {self.key_id}: "
+                f"expected 0..{CODES_PER_KEY - 1}"
+            )
+        prefix = int(kind) << _COUNTER_BITS
+        plain = b"".join(
+            ((prefix | c) << _TAG_BITS).to_bytes(BLOCK_BYTES, "big")
+            for c in range(start, start + count)
+        )
+        sealed = self._feistel.encrypt(plain)
+        header = self._header
+        encode = _crockford.encode_100
+        return [
+            encode(header | int.from_bytes(sealed[i : i + BLOCK_BYTES], "big"))
+            for i in range(0, len(sealed), BLOCK_BYTES)
+        ]
+
+    def open(self, serial: Serial) -> CodeIdentity:
+        """Run the keyed check; raise ForgedCodeError unless this key sealed the serial."""
+        number = serial.number
+        if (number >> _PAYLOAD_BITS) & 0b111 != self.key_id:
+            raise UnknownKeyError(
+                f"Serial {serial.value} names key {serial.key_id}, expected key {self.key_id}"
+            )
+        payload = (number & _PAYLOAD_MASK).to_bytes(BLOCK_BYTES, "big")
+        plain = int.from_bytes(self._feistel.decrypt(payload), "big")
+        kind_value = plain >> (_TAG_BITS + _COUNTER_BITS)
+        if plain & _TAG_MASK or kind_value > max(CodeKind):
+            raise ForgedCodeError(f"Serial {serial.value} fails the keyed check")
+        counter = (plain >> _TAG_BITS) & ((1 << _COUNTER_BITS) - 1)
+        return CodeIdentity(serial=serial, kind=CodeKind(kind_value), counter=counter)
+
+    def pins(self, serials: Sequence[str]) -> list[str]:
+        """The hidden (scratch-off) PIN of each serial, derived, so it is never stored."""
+        blocks = b"".join(_crockford.decode(s).to_bytes(16, "big") for s in serials)
+        out = self._pin_cipher.encryptor().update(blocks)
+        modulus = 10**PIN_DIGITS
+        return [
+            f"{int.from_bytes(out[i : i + 8], 'big') % modulus:0{PIN_DIGITS}d}"
+            for i in range(0, len(out), 16)
+        ]
+
+    def pin(self, serial: Serial) -> str:
+        return self.pins([serial.value])[0]
+
+
+class Keyring:
+    """Every configured code key, and the one new batches are sealed with."""
+
+    def __init__(self, keys: Iterable[CodeKey], active_key_id: int) -> None:
+        self._keys: dict[int, CodeKey] = {}
+        for key in keys:
+            if key.key_id in self._keys:
+                raise KeyConfigError(f"Code key {key.key_id} is configured twice")
+            self._keys[key.key_id] = key
+        if active_key_id not in self._keys:
+            raise KeyConfigError(
+                f"Active code key {active_key_id} is not configured: "
+                f"expected one of {sorted(self._keys)}"
+            )
+        self.active = self._keys[active_key_id]
+
+    @classmethod
+    def from_secrets(cls, secrets: Mapping[int, bytes], active_key_id: int) -> Keyring:
+        return cls((CodeKey(k, s) for k, s in secrets.items()), active_key_id)
+
+    def key(self, key_id: int) -> CodeKey:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise UnknownKeyError(f"Code key {key_id} is not configured") from None
+
+    def open(self, serial: Serial) -> CodeIdentity:
+        """Keyed check with whichever key the serial names."""
+        return self.key(serial.key_id).open(serial)
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A printed code as read: its serial and, for Digital Link or element strings, the GTIN."""
+
+    serial: Serial
+    gtin: str | None = None
+
+    def as_url(self, resolver: str) -> str:
+        """The printed URL: GS1 Digital Link when there is a GTIN, the short form otherwise."""
+        return code_url(resolver, self.serial.value, self.gtin)
+
+    def as_element_string(self) -> str:
+        if self.gtin is None:
+            raise CodeFormatError(f"Serial {self.serial.value} has no GTIN: no element string")
+        return f"(01){self.gtin}(21){self.serial.value}"
+
+
+def normalize_gtin(gtin: str) -> str:
+    """GTIN-8/12/13/14 → GTIN-14, checked by biip."""
+    try:
+        return Gtin.parse(gtin).as_gtin_14()
+    except biip.ParseError as exc:
+        raise CodeFormatError(str(exc)) from None
+
+
+def code_url(resolver: str, serial: str, gtin: str | None = None) -> str:
+    """Build the printed URL for a serial. ``resolver`` includes the scheme, e.g. https://y.cn."""
+    base = resolver.rstrip("/")
+    if gtin is None:
+        return f"{base}/c/{serial}"
+    return f"{base}/01/{gtin}/21/{serial}"
+
+
+_SHORT_PATH = re.compile(r"^/c/([^/]+)/?$")
+_SYMBOLOGY_PREFIX = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+
+
+def parse_code(text: str) -> CodeRef:
+    """Parse any printed form: URL (short or Digital Link), GS1 element string, bare serial.
+
+    Raises CodeFormatError (or a subclass) saying what was expected and what was found.
+    This is the format check only; run ``Keyring.open`` for the keyed check.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise CodeFormatError("Empty code: expected a URL, a GS1 element string or a serial")
+    if len(stripped) > 512:
+        raise CodeFormatError(f"Code text too long: expected at most 512 characters, got {len(stripped)}")
+    lowered = stripped.lower()
+    if lowered.startswith(("http://", "https://")):
+        return _parse_url(stripped)
+    if stripped.startswith(("(", "\x1d")) or _SYMBOLOGY_PREFIX.match(stripped) or (
+        stripped.startswith("01") and stripped.isascii() and len(stripped) > 20
+    ):
+        return _parse_element_string(stripped)
+    return CodeRef(Serial.parse(stripped))
+
+
+def _parse_url(url: str) -> CodeRef:
+    parts = urllib.parse.urlsplit(url)
+    path = urllib.parse.unquote(parts.path)
+    short = _SHORT_PATH.match(path)
+    if short:
+        return CodeRef(Serial.parse(short.group(1)))
+    if "/01/" in path or path.startswith("/01/"):
+        try:
+            link = GS1DigitalLinkURI.parse(url)
+        except biip.ParseError as exc:
+            raise CodeFormatError(f"Invalid GS1 Digital Link {url!r}: {exc}") from None
+        return _from_element_strings(link.element_strings, url)
+    raise CodeFormatError(
+        f"Unrecognized code URL {url!r}: expected a path /c/<serial> or /01/<GTIN>/21/<serial>"
+    )
+
+
+def _parse_element_string(text: str) -> CodeRef:
+    try:
+        if text.startswith("("):
+            message = GS1Message.parse_hri(text)
+        else:
+            result = biip.parse(text)
+            if result.gs1_message is None:
+                raise CodeFormatError(
+                    f"Invalid GS1 element string {text!r}: {result.gs1_message_error}"
+                )
+            message = result.gs1_message
+    except biip.ParseError as exc:
+        raise CodeFormatError(f"Invalid GS1 element string {text!r}: {exc}") from None
+    return _from_element_strings(message.element_strings, text)
+
+
+def _from_element_strings(elements: object, original: str) -> CodeRef:
+    gtin_es = elements.get(ai="01")  # type: ignore[attr-defined]
+    serial_es = elements.get(ai="21")  # type: ignore[attr-defined]
+    if gtin_es is None or serial_es is None:
+        raise CodeFormatError(
+            f"Invalid code {original!r}: expected GTIN (AI 01) and serial (AI 21)"
+        )
+    if gtin_es.gtin is None:
+        raise CodeFormatError(f"Invalid code {original!r}: {gtin_es.gtin_error}")
+    return CodeRef(Serial.parse(serial_es.value), gtin=gtin_es.gtin.as_gtin_14())

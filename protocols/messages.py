@@ -1,0 +1,453 @@
+"""MQTT message types with strict parsing.
+
+Every payload is a UTF-8 JSON object with ``schema`` (the version) and ``type``. Parsing
+rejects an unknown version, a missing or unknown field, a wrong type and an oversized
+payload or batch, each with its own exception that says what was expected and what was found.
+Times are ISO 8601 with a UTC offset.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from protocols.errors import (
+    FieldTypeError,
+    MessageDecodeError,
+    MessageVersionError,
+    MissingFieldError,
+    OversizedMessageError,
+    TopicError,
+    UnknownFieldError,
+)
+from protocols.topics import check_station_id
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_BATCH_EVENTS = 500
+MAX_CHILDREN = 1000
+MAX_CODE_TEXT = 512
+MAX_REASON = 300
+
+T = TypeVar("T")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+class _Fields:
+    """Reads fields off one JSON object and remembers which were read, to reject the rest."""
+
+    def __init__(self, obj: object, where: str) -> None:
+        if not isinstance(obj, dict):
+            raise FieldTypeError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        self.obj: dict[str, Any] = obj
+        self.where = where
+        self.seen: set[str] = set()
+
+    def _get(self, name: str, required: bool) -> Any:
+        self.seen.add(name)
+        if name not in self.obj or self.obj[name] is None:
+            if required:
+                raise MissingFieldError(f"{self.where}: missing required field {name!r}")
+            return None
+        return self.obj[name]
+
+    def _typed(self, name: str, kind: type[T], label: str, required: bool) -> T | None:
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            raise FieldTypeError(
+                f"{self.where}: field {name!r} expected {label}, got {type(value).__name__} "
+                f"{_short(value)}"
+            )
+        return value
+
+    def text(self, name: str, *, max_len: int = 200) -> str:
+        value = self._typed(name, str, "a string", True)
+        assert value is not None
+        return self._check_len(name, value, max_len)
+
+    def opt_text(self, name: str, *, max_len: int = 200) -> str | None:
+        value = self._typed(name, str, "a string", False)
+        return None if value is None else self._check_len(name, value, max_len)
+
+    def _check_len(self, name: str, value: str, max_len: int) -> str:
+        if not value or len(value) > max_len:
+            raise FieldTypeError(
+                f"{self.where}: field {name!r} expected 1-{max_len} characters, got {len(value)}"
+            )
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self._typed(name, int, "an integer", True)
+        assert value is not None
+        return value
+
+    def items(self, name: str, *, max_items: int, required: bool = True) -> list[Any]:
+        value = self._typed(name, list, "a list", required)
+        if value is None:
+            return []
+        if len(value) > max_items:
+            raise OversizedMessageError(
+                f"{self.where}: field {name!r} expected at most {max_items} entries, "
+                f"got {len(value)}"
+            )
+        return value
+
+    def event_id(self, name: str) -> str:
+        return check_event_id(self.text(name, max_len=36), f"{self.where}: field {name!r}")
+
+    def timestamp(self, name: str) -> datetime:
+        return parse_time(self.text(name, max_len=40), f"{self.where}: field {name!r}")
+
+    def choice(self, name: str, options: tuple[str, ...]) -> str:
+        value = self.text(name)
+        if value not in options:
+            raise FieldTypeError(
+                f"{self.where}: field {name!r} expected one of {', '.join(options)}, "
+                f"got {value!r}"
+            )
+        return value
+
+    def done(self) -> None:
+        extra = sorted(set(self.obj) - self.seen)
+        if extra:
+            raise UnknownFieldError(f"{self.where}: unknown field(s) {', '.join(extra)}")
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_event_id(value: str, where: str = "event id") -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise FieldTypeError(f"{where} expected a UUID, got {_short(value)}") from None
+    if str(parsed) != value:
+        raise FieldTypeError(f"{where} expected a lower-case hyphenated UUID, got {value!r}")
+    return value
+
+
+def parse_time(value: str, where: str = "time") -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise FieldTypeError(f"{where} expected an ISO 8601 time, got {_short(value)}") from None
+    if parsed.tzinfo is None:
+        raise FieldTypeError(f"{where} expected a UTC offset in {value!r}")
+    return parsed
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _load(payload: bytes, expected_type: str) -> _Fields:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise OversizedMessageError(
+            f"Payload of {len(payload)} bytes: expected at most {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageDecodeError(f"Payload is not UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MessageDecodeError(f"Payload expected a JSON object, got {type(obj).__name__}")
+    fields = _Fields(obj, expected_type)
+    version = fields._get("schema", True)
+    if version != SCHEMA_VERSION:
+        raise MessageVersionError(
+            f"{expected_type}: unsupported schema version {_short(version)}, "
+            f"expected {SCHEMA_VERSION}"
+        )
+    found = fields._get("type", True)
+    if found != expected_type:
+        raise FieldTypeError(f"Message type expected {expected_type!r}, got {_short(found)}")
+    return fields
+
+
+def _station(fields: _Fields) -> str:
+    station_id = fields.text("station_id", max_len=64)
+    try:
+        return check_station_id(station_id)
+    except TopicError as exc:
+        raise FieldTypeError(f"{fields.where}: {exc}") from None
+
+
+def _dump(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class CommissionEvent:
+    """A code was read on the line and bound to the running work order."""
+
+    TYPE: ClassVar[str] = "commission"
+    id: str
+    at: datetime
+    code: str  # the text as read (URL, element string or serial); the hub parses it
+    work_order: str | None = None
+    sku: str | None = None
+    lot: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE, "id": self.id, "at": format_time(self.at)}
+        out["code"] = self.code
+        for name in ("work_order", "sku", "lot"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_fields(cls, f: _Fields) -> CommissionEvent:
+        return cls(
+            id=f.event_id("id"),
+            at=f.timestamp("at"),
+            code=f.text("code", max_len=MAX_CODE_TEXT),
+            work_order=f.opt_text("work_order", max_len=64),
+            sku=f.opt_text("sku", max_len=64),
+            lot=f.opt_text("lot", max_len=64),
+        )
+
+
+@dataclass(frozen=True)
+class AggregateEvent:
+    """Children (items or cases) were packed into a parent (case or pallet)."""
+
+    TYPE: ClassVar[str] = "aggregate"
+    id: str
+    at: datetime
+    parent: str
+    children: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "at": format_time(self.at),
+            "parent": self.parent,
+            "children": list(self.children),
+        }
+
+    @classmethod
+    def from_fields(cls, f: _Fields) -> AggregateEvent:
+        children = f.items("children", max_items=MAX_CHILDREN)
+        for i, child in enumerate(children):
+            if not isinstance(child, str) or not 0 < len(child) <= MAX_CODE_TEXT:
+                raise FieldTypeError(
+                    f"{f.where}: children[{i}] expected a code string, got {_short(child)}"
+                )
+        return cls(
+            id=f.event_id("id"),
+            at=f.timestamp("at"),
+            parent=f.text("parent", max_len=MAX_CODE_TEXT),
+            children=tuple(children),
+        )
+
+
+StationEvent = CommissionEvent | AggregateEvent
+_EVENT_TYPES: dict[str, Callable[[_Fields], StationEvent]] = {
+    CommissionEvent.TYPE: CommissionEvent.from_fields,
+    AggregateEvent.TYPE: AggregateEvent.from_fields,
+}
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Station -> hub on the ``events`` channel: a batch of events, each with its own id."""
+
+    TYPE: ClassVar[str] = "events"
+    station_id: str
+    sent_at: datetime
+    events: tuple[StationEvent, ...]
+
+    def to_json(self) -> bytes:
+        if len(self.events) > MAX_BATCH_EVENTS:
+            raise OversizedMessageError(
+                f"Batch of {len(self.events)} events: expected at most {MAX_BATCH_EVENTS}"
+            )
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "type": self.TYPE,
+                "station_id": self.station_id,
+                "sent_at": format_time(self.sent_at),
+                "events": [e.as_dict() for e in self.events],
+            }
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes) -> EventBatch:
+        f = _load(payload, cls.TYPE)
+        station_id = _station(f)
+        sent_at = f.timestamp("sent_at")
+        raw_events = f.items("events", max_items=MAX_BATCH_EVENTS)
+        f.done()
+        events = []
+        for i, raw in enumerate(raw_events):
+            ef = _Fields(raw, f"events[{i}]")
+            kind = ef.choice("type", tuple(_EVENT_TYPES))
+            events.append(_EVENT_TYPES[kind](ef))
+            ef.done()
+        return cls(station_id=station_id, sent_at=sent_at, events=tuple(events))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Hub -> station on the ``ack`` channel, sent only after the events' transaction commits.
+
+    ``ids`` were applied; ``rejected`` were durably recorded but refused (with a reason).
+    Either way the station may delete them from its outbox.
+    """
+
+    TYPE: ClassVar[str] = "ack"
+    station_id: str
+    ids: tuple[str, ...]
+    rejected: tuple[Rejection, ...] = ()
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        return self.ids + tuple(r.id for r in self.rejected)
+
+    def to_json(self) -> bytes:
+        return _dump(
+            {
+                "schema": SCHEMA_VERSION,
+                "type": self.TYPE,
+                "station_id": self.station_id,
+                "ids": list(self.ids),
+                "rejected": [{"id": r.id, "reason": r.reason[:MAX_REASON]} for r in self.rejected],
+            }
+        )
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Ack:
+        f = _load(payload, cls.TYPE)
+        station_id = _station(f)
+        ids = f.items("ids", max_items=MAX_BATCH_EVENTS * 4)
+        raw_rejected = f.items("rejected", max_items=MAX_BATCH_EVENTS * 4, required=False)
+        f.done()
+        for i, value in enumerate(ids):
+            if not isinstance(value, str):
+                raise FieldTypeError(f"ack: ids[{i}] expected a string, got {_short(value)}")
+            check_event_id(value, f"ack: ids[{i}]")
+        rejected = []
+        for i, raw in enumerate(raw_rejected):
+            rf = _Fields(raw, f"ack: rejected[{i}]")
+            rejected.append(Rejection(rf.event_id("id"), rf.text("reason", max_len=MAX_REASON)))
+            rf.done()
+        return cls(station_id=station_id, ids=tuple(ids), rejected=tuple(rejected))
+
+
+STATION_STATES = ("online", "offline")
+
+
+@dataclass(frozen=True)
+class Status:
+    """Station -> all on the retained ``status`` channel; the broker sends the offline will."""
+
+    TYPE: ClassVar[str] = "status"
+    station_id: str
+    state: str
+    at: datetime
+    detail: str | None = None
+
+    def to_json(self) -> bytes:
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "type": self.TYPE,
+            "station_id": self.station_id,
+            "state": self.state,
+            "at": format_time(self.at),
+        }
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return _dump(out)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Status:
+        f = _load(payload, cls.TYPE)
+        out = cls(
+            station_id=_station(f),
+            state=f.choice("state", STATION_STATES),
+            at=f.timestamp("at"),
+            detail=f.opt_text("detail", max_len=MAX_REASON),
+        )
+        f.done()
+        return out
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    """What the line is producing now: product and lot that commissioned codes are bound to."""
+
+    id: str
+    sku: str
+    lot: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "sku": self.sku, "lot": self.lot}
+
+    @classmethod
+    def from_fields(cls, f: _Fields) -> WorkOrder:
+        out = cls(
+            id=f.text("id", max_len=64), sku=f.text("sku", max_len=64), lot=f.text("lot", max_len=64)
+        )
+        f.done()
+        return out
+
+
+COMMANDS = ("start", "stop", "work_order")
+
+
+@dataclass(frozen=True)
+class Command:
+    """Hub -> station on the ``command`` channel."""
+
+    TYPE: ClassVar[str] = "command"
+    station_id: str
+    command: str
+    id: str = field(default_factory=new_event_id)
+    work_order: WorkOrder | None = None
+
+    def to_json(self) -> bytes:
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "type": self.TYPE,
+            "station_id": self.station_id,
+            "id": self.id,
+            "command": self.command,
+        }
+        if self.work_order is not None:
+            out["work_order"] = self.work_order.as_dict()
+        return _dump(out)
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Command:
+        f = _load(payload, cls.TYPE)
+        station_id = _station(f)
+        command_id = f.event_id("id")
+        command = f.choice("command", COMMANDS)
+        raw_order = f._get("work_order", command == "work_order")
+        f.done()
+        order = None if raw_order is None else WorkOrder.from_fields(_Fields(raw_order, "work_order"))
+        return cls(station_id=station_id, command=command, id=command_id, work_order=order)
