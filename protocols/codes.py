@@ -314,12 +314,16 @@ def parse_code(text: str) -> CodeRef:
     if not stripped:
         raise CodeFormatError("Empty code: expected a URL, a GS1 element string or a serial")
     if len(stripped) > 512:
-        raise CodeFormatError(f"Code text too long: expected at most 512 characters, got {len(stripped)}")
+        raise CodeFormatError(
+            f"Code text too long: expected at most 512 characters, got {len(stripped)}"
+        )
     lowered = stripped.lower()
     if lowered.startswith(("http://", "https://")):
         return _parse_url(stripped)
-    if stripped.startswith(("(", "\x1d")) or _SYMBOLOGY_PREFIX.match(stripped) or (
-        stripped.startswith("01") and stripped.isascii() and len(stripped) > 20
+    if (
+        stripped.startswith(("(", "\x1d"))
+        or _SYMBOLOGY_PREFIX.match(stripped)
+        or (stripped.startswith("01") and stripped.isascii() and len(stripped) > 20)
     ):
         return _parse_element_string(stripped)
     return CodeRef(Serial.parse(stripped))

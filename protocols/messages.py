@@ -115,8 +115,7 @@ class _Fields:
         value = self.text(name)
         if value not in options:
             raise FieldTypeError(
-                f"{self.where}: field {name!r} expected one of {', '.join(options)}, "
-                f"got {value!r}"
+                f"{self.where}: field {name!r} expected one of {', '.join(options)}, got {value!r}"
             )
         return value
 
@@ -410,7 +409,9 @@ class WorkOrder:
     @classmethod
     def from_fields(cls, f: _Fields) -> WorkOrder:
         out = cls(
-            id=f.text("id", max_len=64), sku=f.text("sku", max_len=64), lot=f.text("lot", max_len=64)
+            id=f.text("id", max_len=64),
+            sku=f.text("sku", max_len=64),
+            lot=f.text("lot", max_len=64),
         )
         f.done()
         return out
@@ -449,5 +450,7 @@ class Command:
         command = f.choice("command", COMMANDS)
         raw_order = f._get("work_order", command == "work_order")
         f.done()
-        order = None if raw_order is None else WorkOrder.from_fields(_Fields(raw_order, "work_order"))
+        order = (
+            None if raw_order is None else WorkOrder.from_fields(_Fields(raw_order, "work_order"))
+        )
         return cls(station_id=station_id, command=command, id=command_id, work_order=order)
