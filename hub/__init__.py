@@ -1,0 +1,1 @@
+"""The Yima hub: code database, MQTT ingestion, verification, shipping and admin APIs."""

@@ -1,0 +1,1 @@
+"""Pure hub rules: no database, network or web imports, so they are tested without a server."""

@@ -1,0 +1,146 @@
+"""Hub settings: one object per process, loaded once by the CLI, unknown keys rejected.
+
+Sources, later ones winning: a TOML file (``--config``), environment variables
+``YIMA_HUB_<FIELD>`` (for secrets), command-line flags.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub.errors import ConfigError
+from protocols.codes import MIN_SECRET_BYTES, Keyring
+from protocols.errors import KeyConfigError
+from protocols.topics import Topics
+
+ENV_PREFIX = "YIMA_HUB_"
+Role = Literal["admin", "warehouse"]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/hub.sqlite3",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///<file> or postgresql+asyncpg://...",
+    )
+    mqtt_url: str | None = Field(
+        None,
+        description="Broker as mqtt://[user:password@]host:port; empty starts an embedded "
+        "mosquitto on a free loopback port",
+    )
+    topic_prefix: str = Field("", description="Topic prefix shared with the stations")
+    share_group: str = Field("hub", description="Shared-subscription group of the hub processes")
+    host: str = Field("127.0.0.1", description="HTTP listen address")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0 picks a free one)")
+    resolver_url: str | None = Field(
+        None,
+        description="Base of the printed URLs, e.g. https://y.example.cn; "
+        "defaults to this hub's own http://host:port",
+    )
+    code_keys: dict[int, str] = Field(
+        default_factory=dict,
+        description="Code secrets by key id (0-7), base64 or hex, at least 16 bytes each",
+    )
+    active_key_id: int = Field(0, description="Key id new code batches are sealed with")
+    tokens: dict[str, Role] = Field(
+        default_factory=dict, description="API bearer tokens and their role"
+    )
+    suspicious_scan_threshold: int = Field(
+        5, ge=1, description="More consumer scans than this make an activated code 'suspicious'"
+    )
+    ingest_max_messages: int = Field(
+        64, ge=1, description="Most MQTT messages applied in one database transaction"
+    )
+    ingest_linger_ms: int = Field(
+        20, ge=0, description="How long ingestion waits to fill a transaction"
+    )
+    max_request_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted"
+    )
+
+    @field_validator("code_keys")
+    @classmethod
+    def _keys_decode(cls, value: dict[int, str]) -> dict[int, str]:
+        for key_id, secret in value.items():
+            decode_secret(key_id, secret)
+        return value
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def keyring(self) -> Keyring:
+        if not self.code_keys:
+            raise ConfigError(
+                "No code keys configured: set code_keys in the config file or "
+                f"{ENV_PREFIX}CODE_KEYS='{{\"0\": \"<base64 secret>\"}}' "
+                "(create one with: yima-hub keys new)"
+            )
+        secrets = {k: decode_secret(k, v) for k, v in self.code_keys.items()}
+        try:
+            return Keyring.from_secrets(secrets, self.active_key_id)
+        except KeyConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def public_base(self, bound_port: int | None = None) -> str:
+        if self.resolver_url:
+            return self.resolver_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{bound_port or self.port}"
+
+
+def decode_secret(key_id: int, text: str) -> bytes:
+    for decoder in (bytes.fromhex, base64.b64decode):
+        try:
+            secret = decoder(text)
+        except (ValueError, binascii.Error):
+            continue
+        if len(secret) >= MIN_SECRET_BYTES:
+            return secret
+    raise ValueError(
+        f"code key {key_id}: expected hex or base64 of at least {MIN_SECRET_BYTES} bytes"
+    )
+
+
+_JSON_FIELDS = {"code_keys", "tokens"}
+
+
+def load_settings(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge file, environment and flags, and validate once. Raises ConfigError."""
+    data: dict[str, Any] = {}
+    if config is not None:
+        try:
+            data.update(tomllib.loads(config.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot read config {config}: {exc}") from None
+    for name, value in (env or {}).items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX) :].lower()
+        if field not in Settings.model_fields:
+            raise ConfigError(f"Unknown setting in environment: {name}")
+        if field in _JSON_FIELDS:
+            try:
+                data[field] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{name} must be a JSON object: {exc}") from None
+        else:
+            data[field] = value
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid hub settings:\n{exc}") from None

@@ -1,0 +1,1 @@
+"""aiohttp web layer: the only place domain errors become HTTP status codes."""
