@@ -302,6 +302,10 @@ def code_url(resolver: str, serial: str, gtin: str | None = None) -> str:
 
 _SHORT_PATH = re.compile(r"^/c/([^/]+)/?$")
 _SYMBOLOGY_PREFIX = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+# An unbracketed element string starts with AI 01 and a 14-digit GTIN. Serials may start with
+# "01" too: their human form has a separator at position 5 and their compact forms have at
+# most 21 symbols, so neither is taken for an element string.
+_BARE_ELEMENT_STRING = re.compile(r"^01[0-9]{14}")
 
 
 def parse_code(text: str) -> CodeRef:
@@ -323,7 +327,7 @@ def parse_code(text: str) -> CodeRef:
     if (
         stripped.startswith(("(", "\x1d"))
         or _SYMBOLOGY_PREFIX.match(stripped)
-        or (stripped.startswith("01") and stripped.isascii() and len(stripped) > 20)
+        or (_BARE_ELEMENT_STRING.match(stripped) and len(stripped) > SERIAL_LENGTH + 1)
     ):
         return _parse_element_string(stripped)
     return CodeRef(Serial.parse(stripped))
