@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from protocols.errors import TopicError
 
 ROOT = "yima/v1"
-_STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_PREFIX = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_SHARE_GROUP = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Channel(enum.StrEnum):
@@ -26,7 +28,7 @@ class Channel(enum.StrEnum):
 
 def check_station_id(station_id: str) -> str:
     """Return the id if it is a valid station id, else raise TopicError."""
-    if not isinstance(station_id, str) or not _STATION_ID.match(station_id):
+    if not isinstance(station_id, str) or not _STATION_ID.fullmatch(station_id):
         raise TopicError(
             f"Invalid station id {station_id!r}: expected 1-64 characters of letters, digits, "
             "'_', '.', '-', starting with a letter or digit"
@@ -39,7 +41,7 @@ class Topics:
     prefix: str = ""
 
     def __post_init__(self) -> None:
-        if self.prefix and not _PREFIX.match(self.prefix):
+        if self.prefix and not _PREFIX.fullmatch(self.prefix):
             raise TopicError(
                 f"Invalid topic prefix {self.prefix!r}: expected path segments of letters, "
                 "digits, '_', '.', '-'"
@@ -70,7 +72,7 @@ class Topics:
 
     def shared_events(self, group: str) -> str:
         """Shared subscription: hub processes in one group split the events between them."""
-        if not re.match(r"^[A-Za-z0-9_-]+$", group):
+        if not _SHARE_GROUP.fullmatch(group):
             raise TopicError(f"Invalid share group {group!r}: expected letters, digits, '_', '-'")
         return f"$share/{group}/{self.all_stations(Channel.EVENTS)}"
 
