@@ -1,0 +1,1 @@
+"""Camera station: capture -> decode -> item tracking -> commission -> outbox -> MQTT uplink."""

@@ -1,0 +1,234 @@
+"""Station configuration: one TOML file, loaded once by the CLI and passed down explicitly.
+
+Unknown keys are rejected, so a typo fails at start-up instead of silently using a default.
+Example::
+
+    station_id = "line-1-cam-1"
+    mqtt_url = "mqtt://127.0.0.1:1883"
+    outbox_path = "var/line-1-cam-1.outbox.sqlite3"
+    source = "sim"            # or a device index (0) or a file path / stream URL
+
+    [work_order]
+    id = "WO-2024-0001"
+    sku = "TEA-250G"
+    lot = "L240501"
+
+    [sim]
+    codes_csv = "var/printer-export.csv"   # the hub's printer export: seq,serial,url,human,pin
+"""
+
+from __future__ import annotations
+
+import tomllib
+import urllib.parse
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from edge_agent.decode import DEFAULT_BACKEND
+from edge_agent.errors import ConfigError
+from protocols.errors import TopicError
+from protocols.messages import MAX_BATCH_EVENTS
+from protocols.topics import Topics, check_station_id
+
+MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkOrderSettings(_Section):
+    id: str = Field(min_length=1, max_length=64, description="Work order number.")
+    sku: str = Field(min_length=1, max_length=64, description="Product (SKU) being made.")
+    lot: str = Field(min_length=1, max_length=64, description="Production lot / batch number.")
+
+
+class SimCameraSettings(_Section):
+    codes_csv: Path = Field(
+        description="CSV of the code texts to show (the hub's printer export: "
+        "seq,serial,url,human,pin); relative to the config file."
+    )
+    column: str = Field(default="url", description="CSV column holding the printed text.")
+    fps: float = Field(default=20.0, gt=0, description="Frames per second of the simulation.")
+    step: int = Field(default=40, ge=1, description="Conveyor travel per frame, in pixels.")
+    pitch: int = Field(default=320, ge=1, description="Distance between cartons, in pixels.")
+    seed: int = Field(default=0, description="Seed of the picture noise and carton positions.")
+    realtime: bool = Field(
+        default=True, description="Pace frames at fps (false: as fast as decoding allows)."
+    )
+
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class EdgeSettings(_Section):
+    station_id: str = Field(
+        description="This station's id: its MQTT topics and the source of its events."
+    )
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="Broker URL, mqtt://host:port or mqtts://."
+    )
+    mqtt_username: str | None = Field(default=None, description="Broker user name, if any.")
+    mqtt_password: SecretStr | None = Field(default=None, description="Broker password, if any.")
+    topic_prefix: str = Field(
+        default="", description="Prefix before yima/v1/... (tenant or test isolation)."
+    )
+    keepalive: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive, seconds.")
+    reconnect_min_delay: PositiveSeconds = Field(
+        default=1.0, description="First wait before reconnecting to the broker, seconds."
+    )
+    reconnect_max_delay: PositiveSeconds = Field(
+        default=60.0, description="Longest wait between reconnect attempts, seconds."
+    )
+    outbox_path: Path = Field(
+        description="SQLite file holding events until the hub acks them; relative to the "
+        "config file."
+    )
+    source: int | str = Field(
+        default="sim",
+        description='Camera: "sim" for the synthetic conveyor, a device index, or a video '
+        "file path / stream URL.",
+    )
+    frame_queue: int = Field(
+        default=2, ge=1, le=100, description="Captured frames waiting for decode; more are dropped."
+    )
+    decoder: Literal["zxingcpp", "pyzbar"] = Field(
+        default=DEFAULT_BACKEND, description="Barcode decoder backend."
+    )
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=MAX_BATCH_EVENTS,
+        description="Most events per MQTT message.",
+    )
+    flush_interval: PositiveSeconds = Field(
+        default=0.1, description="How long new events wait to be batched before sending, s."
+    )
+    resend_interval: PositiveSeconds = Field(
+        default=5.0, description="Resend an event not acked by the hub after this many seconds."
+    )
+    leave_after_frames: int = Field(
+        default=3,
+        ge=1,
+        description="Frames without a read after which an item has left the field of view.",
+    )
+    remember_codes: int = Field(
+        default=100_000, ge=1, description="Commissioned codes remembered for duplicate checks."
+    )
+    work_order: WorkOrderSettings | None = Field(
+        default=None, description="Work order to start with (the hub may send another)."
+    )
+    sim: SimCameraSettings | None = Field(
+        default=None, description='Synthetic camera options; required when source = "sim".'
+    )
+
+    @field_validator("station_id")
+    @classmethod
+    def _station(cls, value: str) -> str:
+        try:
+            return check_station_id(value)
+        except TopicError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        try:
+            Topics(value)
+        except TopicError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        broker_address(value)
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"expected a device index >= 0, got {value}")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("expected sim, a device index, a file path or a stream URL")
+        return value
+
+    @model_validator(mode="after")
+    def _sim_needs_codes(self) -> EdgeSettings:
+        if self.source == "sim" and self.sim is None:
+            raise ValueError('source = "sim" needs a [sim] table with codes_csv')
+        if self.reconnect_max_delay < self.reconnect_min_delay:
+            raise ValueError(
+                f"reconnect_max_delay ({self.reconnect_max_delay}) expected at least "
+                f"reconnect_min_delay ({self.reconnect_min_delay})"
+            )
+        return self
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def relative_to(self, base: Path) -> EdgeSettings:
+        """The same settings with relative file paths taken from ``base``."""
+        update: dict[str, object] = {"outbox_path": base / self.outbox_path}
+        if self.sim is not None:
+            update["sim"] = self.sim.model_copy(update={"codes_csv": base / self.sim.codes_csv})
+        return self.model_copy(update=update)
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, tls) of an mqtt:// or mqtts:// URL; ValueError saying what is wrong."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in MQTT_PORTS:
+        raise ValueError(f"expected an mqtt:// or mqtts:// URL, got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("put broker credentials in mqtt_username / mqtt_password, not the URL")
+    if not parts.hostname:
+        raise ValueError(f"expected a host in {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"expected mqtt://host:port with nothing after it, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"expected a port number in {url!r}") from None
+    return parts.hostname, port or MQTT_PORTS[parts.scheme], parts.scheme == "mqtts"
+
+
+def load_settings(path: str | Path) -> EdgeSettings:
+    """Read and validate the TOML file; raise ConfigError with every problem, by key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config {str(path)!r}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config {str(path)!r} is not valid TOML: {exc}") from None
+    try:
+        settings = EdgeSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid config {str(path)!r}:\n{describe_errors(exc)}") from None
+    return settings.relative_to(path.resolve().parent)
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem: ``  key.path: message (got ...)``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        # Our own validators already say what they got; never echo a password.
+        quiet = error["type"] in ("missing", "value_error") or "password" in where
+        got = "" if quiet else f" (got {error['input']!r:.60})"
+        lines.append(f"  {where}: {message}{got}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Devices without hardware, built on the interfaces the real adapters implement."""
