@@ -161,13 +161,16 @@ def _load(payload: bytes, expected_type: str) -> _Fields:
         )
     try:
         obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError covers UnicodeDecodeError, JSONDecodeError and an integer literal past the
+    # int/str digit limit; deep nesting ("[[[[...") raises RecursionError.
+    except (ValueError, RecursionError) as exc:
         raise MessageDecodeError(f"Payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise MessageDecodeError(f"Payload expected a JSON object, got {type(obj).__name__}")
     fields = _Fields(obj, expected_type)
     version = fields._get("schema", True)
-    if version != SCHEMA_VERSION:
+    # True == 1 and 1.0 == 1 in Python: only the JSON integer 1 names version 1.
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise MessageVersionError(
             f"{expected_type}: unsupported schema version {_short(version)}, "
             f"expected {SCHEMA_VERSION}"
@@ -187,7 +190,14 @@ def _station(fields: _Fields) -> str:
 
 
 def _dump(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Refuse here what every receiver would refuse, so the sender learns it at once instead
+    # of publishing a message that is rejected on every retry.
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise OversizedMessageError(
+            f"Payload of {len(payload)} bytes: expected at most {MAX_PAYLOAD_BYTES}"
+        )
+    return payload
 
 
 @dataclass(frozen=True)
