@@ -25,6 +25,7 @@ from hub.sql import chunks
 from protocols.codes import CodeKind, Keyring, parse_code
 from protocols.errors import CodeError, ForgedCodeError, MessageError, TopicError
 from protocols.messages import (
+    MAX_ACK_IDS,
     MAX_PAYLOAD_BYTES,
     Ack,
     AggregateEvent,
@@ -42,7 +43,7 @@ _IN_CHUNK = 500
 
 @dataclass
 class IngestReport:
-    acks: dict[str, Ack] = field(default_factory=dict)
+    acks: list[Ack] = field(default_factory=list)
     applied: int = 0
     refused: int = 0
     duplicates: int = 0
@@ -316,10 +317,21 @@ async def ingest(
         by_columns[tuple(sorted(row))].append(row)
     for rows in by_columns.values():
         await session.execute(update(Code), rows)
-    for station_id in set(work.applied) | set(work.rejected):
-        work.report.acks[station_id] = Ack(
-            station_id=station_id,
-            ids=tuple(work.applied.get(station_id, ())),
-            rejected=tuple(work.rejected.get(station_id, ())),
+    for station_id in sorted(set(work.applied) | set(work.rejected)):
+        work.report.acks.extend(
+            split_ack(station_id, work.applied.get(station_id, []), work.rejected.get(station_id, []))
         )
     return work.report
+
+
+def split_ack(station_id: str, applied: list[str], rejected: list[Rejection]) -> list[Ack]:
+    """Acks of at most MAX_ACK_IDS ids each (one transaction may hold more)."""
+    entries: list[str | Rejection] = [*applied, *rejected]
+    return [
+        Ack(
+            station_id=station_id,
+            ids=tuple(e for e in part if isinstance(e, str)),
+            rejected=tuple(e for e in part if isinstance(e, Rejection)),
+        )
+        for part in chunks(entries, MAX_ACK_IDS)
+    ]

@@ -176,5 +176,5 @@ class IngestWorker:
         self.stats.refused += report.refused
         self.stats.duplicates += report.duplicates
         self.stats.dead_letters += report.dead_letters
-        for ack in report.acks.values():
+        for ack in report.acks:
             self.publish_ack(ack)

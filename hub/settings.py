@@ -99,7 +99,9 @@ class Settings(BaseModel):
 
 
 def decode_secret(key_id: int, text: str) -> bytes:
-    for decoder in (bytes.fromhex, base64.b64decode):
+    # validate=True: plain b64decode drops characters outside the alphabet, so a pass phrase
+    # with spaces or punctuation would silently become some other, shorter key.
+    for decoder in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
         try:
             secret = decoder(text)
         except (ValueError, binascii.Error):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain.lifecycle import State, Step, transition
@@ -87,6 +87,13 @@ async def ship(
     activated: list[str] = []
     refused: list[dict[str, str]] = []
     ship_ids: list[int] = []
+    activation = {
+        "state": State.SHIPPED.value,
+        "order_id": order.id,
+        "dealer_id": dealer.id,
+        "region": region,
+        "activated_at": now,
+    }
     for text in codes:
         try:
             ref = parse_code(text)
@@ -101,31 +108,40 @@ async def ship(
         if code is None:
             refused.append({"code": ref.serial.value, "reason": "unknown code"})
             continue
-        try:
-            transition(code.state, Step.SHIPPING)
-        except TransitionRefused as exc:
-            refused.append({"code": code.serial, "reason": str(exc)})
-            continue
         if code.id in ship_ids:
             refused.append({"code": code.serial, "reason": "listed twice in this shipment"})
             continue
+        why = _why_not_shippable(code.state)
+        if why is not None:
+            refused.append({"code": code.serial, "reason": why})
+            continue
+        # Claim the code with a conditional UPDATE, not read-then-write: of two shipments
+        # racing for one code, the second finds it no longer shippable and refuses it.
+        claimed: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+            update(Code)
+            .where(Code.id == code.id, Code.state.in_(_SHIPPABLE))
+            .values(activation)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            state = await session.scalar(select(Code.state).where(Code.id == code.id))
+            why = _why_not_shippable(state or "") or "shipped by a concurrent shipment"
+            refused.append({"code": code.serial, "reason": why})
+            continue
         contents = await _contents(session, code.id)
+        if contents:
+            # Contents shipped on their own earlier keep their first activation.
+            await session.execute(
+                update(Code)
+                .where(Code.id.in_(contents), Code.state.in_(_SHIPPABLE))
+                .values(activation)
+                .execution_options(synchronize_session=False)
+            )
         ship_ids.append(code.id)
         ship_ids.extend(contents)
         activated.append(code.serial)
 
-    if ship_ids:
-        await session.execute(
-            update(Code)
-            .where(Code.id.in_(ship_ids))
-            .values(
-                state=State.SHIPPED.value,
-                order_id=order.id,
-                dealer_id=dealer.id,
-                region=region,
-                activated_at=now,
-            )
-        )
+    if activated:
         order.state = "shipped"
         order.shipped_at = now
     result = ShipmentResult(shipment_id, order_number, dealer.code, region, activated, refused)
@@ -142,6 +158,17 @@ async def ship(
         )
     )
     return result
+
+
+_SHIPPABLE = (State.COMMISSIONED.value, State.PACKED.value)
+
+
+def _why_not_shippable(state: str) -> str | None:
+    try:
+        transition(state, Step.SHIPPING)
+    except (TransitionRefused, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 async def _contents(session: AsyncSession, parent_id: int) -> list[int]:

@@ -61,6 +61,9 @@ async def verify(
     return result
 
 
+_GTIN_MISMATCH = "the GTIN on the label does not match this code's product"
+
+
 async def _judge(
     session: AsyncSession, keyring: Keyring, text: str, threshold: int, now: datetime
 ) -> VerifyResult:
@@ -74,10 +77,14 @@ async def _judge(
     except ForgedCodeError:
         # No database lookup for a serial we never sealed.
         return VerifyResult(Verdict.UNKNOWN, "not issued by this brand", serial)
+    matches = [Code.serial == serial]
+    if ref.gtin is not None:
+        # A label with another product's GTIN is not a scan of this code: leave its count alone.
+        matches.append(Code.product_id.in_(select(Product.id).where(Product.gtin == ref.gtin)))
     row = (
         await session.execute(
             update(Code)
-            .where(Code.serial == serial)
+            .where(*matches)
             .values(
                 scan_count=Code.scan_count + 1,
                 first_scan_at=func.coalesce(Code.first_scan_at, now),
@@ -87,6 +94,10 @@ async def _judge(
         )
     ).first()
     if row is None:
+        if ref.gtin is not None and await session.scalar(
+            select(Code.id).where(Code.serial == serial)
+        ):
+            return VerifyResult(Verdict.UNKNOWN, _GTIN_MISMATCH, serial)
         return VerifyResult(Verdict.UNKNOWN, "well formed but not in the code database", serial)
     code_id, state, scan_count, first_scan_at = row
     code, product, station = (
@@ -97,10 +108,6 @@ async def _judge(
             .where(Code.id == code_id)
         )
     ).one()
-    if ref.gtin is not None and ref.gtin != product.gtin:
-        return VerifyResult(
-            Verdict.UNKNOWN, "the GTIN on the label does not match this code's product", serial
-        )
     judgement: Judgement = judge(state, scan_count, threshold)
     info: dict[str, Any] = {
         "_code_id": code_id,

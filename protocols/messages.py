@@ -29,6 +29,7 @@ from protocols.topics import check_station_id
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_BATCH_EVENTS = 500
+MAX_ACK_IDS = 2000  # ids + rejected in one ack; the hub splits larger acks
 MAX_CHILDREN = 1000
 MAX_CODE_TEXT = 512
 MAX_REASON = 300
@@ -352,8 +353,8 @@ class Ack:
     def parse(cls, payload: bytes) -> Ack:
         f = _load(payload, cls.TYPE)
         station_id = _station(f)
-        ids = f.items("ids", max_items=MAX_BATCH_EVENTS * 4)
-        raw_rejected = f.items("rejected", max_items=MAX_BATCH_EVENTS * 4, required=False)
+        ids = f.items("ids", max_items=MAX_ACK_IDS)
+        raw_rejected = f.items("rejected", max_items=MAX_ACK_IDS, required=False)
         f.done()
         for i, value in enumerate(ids):
             if not isinstance(value, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import json
 import logging
@@ -27,10 +28,13 @@ from hub.web.keys import KEYRING, RUNTIME, SESSIONS, SETTINGS, Runtime
 from hub.web.pages import not_found_page, pick_language, verdict_page
 from protocols.broker import BrokerAddress
 from protocols.codes import Keyring
-from protocols.errors import ProtocolError
+from protocols.errors import CapacityError, ProtocolError
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+json_response = functools.partial(
+    web.json_response, dumps=functools.partial(json.dumps, ensure_ascii=False)
+)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATUS: dict[type[HubError], int] = {
@@ -49,7 +53,7 @@ def wants_json(request: web.Request) -> bool:
 
 def _error(request: web.Request, status: int, message: str) -> web.Response:
     if request.path.startswith("/api/") or wants_json(request):
-        return web.json_response({"error": message}, status=status)
+        return json_response({"error": message}, status=status)
     lang = pick_language(request.query.get("lang"), request.headers.get("Accept-Language"))
     if status == 404:
         return web.Response(text=not_found_page(lang), status=404, content_type="text/html")
@@ -63,7 +67,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPNotFound:
         return _error(request, 404, f"No such page: {request.path}")
     except web.HTTPMethodNotAllowed as exc:
-        return _error(request, 405, f"Method {request.method} not allowed: use {exc.allowed_methods}")
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return _error(request, 405, f"Method {request.method} not allowed: use {allowed}")
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_request_bytes
         return _error(request, 413, f"Request body too large: expected at most {limit} bytes")
@@ -71,6 +76,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except HubError as exc:
         return _error(request, _STATUS.get(type(exc), 400), str(exc))
+    except CapacityError as exc:
+        # The active key has run out of counters: the operator must rotate keys, not retry.
+        return _error(request, 409, str(exc))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error(request, 500, "Internal error; it has been logged")
@@ -84,13 +92,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     role = request.app[SETTINGS].tokens.get(token) if token else None
     if role is None:
-        return web.json_response(
+        return json_response(
             {"error": "Missing or unknown bearer token"},
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
     if role != "admin" and not request.path.startswith(_ROLE_PATHS.get(role, ())):
-        return web.json_response({"error": f"Role {role!r} may not call {request.path}"}, status=403)
+        return json_response({"error": f"Role {role!r} may not call {request.path}"}, status=403)
     request["role"] = role
     return await handler(request)
 
@@ -138,7 +146,7 @@ async def _verify(request: web.Request) -> web.StreamResponse:
         )
     body = result.as_dict()
     if wants_json(request):
-        return web.json_response(body)
+        return json_response(body)
     lang = pick_language(request.query.get("lang"), request.headers.get("Accept-Language"))
     other = request.rel_url.with_query({"lang": "en" if lang == "zh" else "zh"})
     return web.Response(text=verdict_page(body, lang, str(other)), content_type="text/html")
@@ -163,7 +171,7 @@ async def healthz(request: web.Request) -> web.Response:
         await session.execute(text("SELECT 1"))
     mqtt = request.app[RUNTIME].mqtt
     mqtt_ok = mqtt is not None and mqtt.connected.is_set()
-    return web.json_response(
+    return json_response(
         {"status": "ok" if mqtt_ok else "degraded", "database": "ok", "mqtt": mqtt_ok},
         status=200 if mqtt_ok else 503,
     )
@@ -173,7 +181,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def info(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     ingest_stats = runtime.ingest.stats.__dict__ if runtime.ingest else None
-    return web.json_response(
+    return json_response(
         {
             "public_base": runtime.public_base,
             "mqtt_url": runtime.mqtt_url,
@@ -196,7 +204,7 @@ async def add_product(request: web.Request) -> web.Response:
             field(body, "name", str),
             field(body, "gtin", str, required=False),
         )
-    return web.json_response(
+    return json_response(
         {"sku": product.sku, "name": product.name, "gtin": product.gtin}, status=201
     )
 
@@ -211,7 +219,7 @@ async def add_station(request: web.Request) -> web.Response:
             field(body, "line", str),
             field(body, "site", str, required=False),
         )
-    return web.json_response({"station_id": station.id, "line": station.line}, status=201)
+    return json_response({"station_id": station.id, "line": station.line}, status=201)
 
 
 @routes.post("/api/v1/dealers")
@@ -221,7 +229,7 @@ async def add_dealer(request: web.Request) -> web.Response:
         dealer = await registry.create_dealer(
             session, field(body, "code", str), field(body, "name", str), field(body, "region", str)
         )
-    return web.json_response(
+    return json_response(
         {"code": dealer.code, "name": dealer.name, "region": dealer.region}, status=201
     )
 
@@ -239,7 +247,7 @@ async def add_batch(request: web.Request) -> web.Response:
             bool(field(body, "with_pin", bool, required=False)),
         )
         info = await code_service.batch_info(session, batch.id)
-    return web.json_response(info.__dict__, status=201)
+    return json_response(info.__dict__, status=201)
 
 
 def _batch_id(request: web.Request) -> int:
@@ -253,7 +261,7 @@ def _batch_id(request: web.Request) -> int:
 async def get_batch(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         info = await code_service.batch_info(session, _batch_id(request))
-    return web.json_response(info.__dict__)
+    return json_response(info.__dict__)
 
 
 @routes.get("/api/v1/batches/{batch_id}/export")
@@ -301,7 +309,7 @@ async def add_shipment(request: web.Request) -> web.Response:
             codes=codes,
             source=f"api:{request['role']}",
         )
-    return web.json_response(result.as_dict())
+    return json_response(result.as_dict())
 
 
 # Lifecycle --------------------------------------------------------------------------------

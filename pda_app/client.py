@@ -1,0 +1,82 @@
+"""The PDA's connection to the hub, stdlib only (urllib) so it runs under python-for-android."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+
+class PdaError(Exception):
+    """Base class of PDA errors."""
+
+
+class HubUnavailable(PdaError):
+    """The hub could not be reached; the scan stays queued on the device."""
+
+
+class HubRefused(PdaError):
+    """The hub answered with an error; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"hub refused ({status}): {message}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class HubClient:
+    base_url: str
+    token: str
+    timeout: float = 15.0
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = self.base_url.rstrip("/") + path
+        if not url.startswith(("http://", "https://")):
+            raise PdaError(f"Hub URL must be http(s)://..., got {self.base_url!r}")
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(  # noqa: S310 - scheme checked above
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", exc.reason)
+            except (ValueError, AttributeError):
+                message = str(exc.reason)
+            raise HubRefused(exc.code, message) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise HubUnavailable(f"cannot reach the hub at {self.base_url}: {exc}") from None
+
+    def ship(
+        self,
+        order: str,
+        dealer: str,
+        codes: list[str],
+        *,
+        region: str | None = None,
+        shipment_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Activate ``codes`` for an order. Reuse ``shipment_id`` when retrying: the hub
+        then returns the first result instead of shipping twice."""
+        body: dict[str, Any] = {
+            "id": shipment_id or str(uuid.uuid4()),
+            "order": order,
+            "dealer": dealer,
+            "codes": codes,
+        }
+        if region is not None:
+            body["region"] = region
+        result: dict[str, Any] = self.request("POST", "/api/v1/shipments", body)
+        return result
