@@ -84,10 +84,13 @@ def _run(args: argparse.Namespace) -> int:
         logger.info("Received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     logger.info("Station %s running (source %r)", settings.station_id, settings.source)
-    agent.run(stop, drain_timeout=args.drain_timeout)
+    try:
+        agent.run(stop, drain_timeout=args.drain_timeout)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     counters = asdict(agent.counters())
     width = max(len(k) for k in counters)
     for name, value in counters.items():

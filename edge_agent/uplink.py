@@ -79,6 +79,7 @@ class MqttUplink:
         if not 1 <= batch_size <= MAX_BATCH_EVENTS:
             raise ValueError(f"batch_size expected 1..{MAX_BATCH_EVENTS}, got {batch_size}")
         self.station_id = station_id
+        self.broker_url = broker_url
         self.outbox = outbox
         self.topics = topics if topics is not None else Topics()
         self.batch_size = batch_size
