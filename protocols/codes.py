@@ -52,6 +52,7 @@ MAX_KEY_ID = 7
 CODES_PER_KEY = 2**32
 MIN_SECRET_BYTES = 16
 PIN_DIGITS = 8
+SERIAL_ALPHABET = _crockford.ALPHABET
 
 _TAG_BITS = 62
 _COUNTER_BITS = 32
@@ -182,9 +183,11 @@ class CodeKey:
                 f"got {len(secret)}"
             )
         self.key_id = key_id
-        self._feistel = Feistel96(_derive(secret, b"yima/v1/serial"))
+        # The key id is part of the derivation: one secret configured under two ids must not
+        # seal the same payload (one code would then open under two serials).
+        self._feistel = Feistel96(_derive(secret, b"yima/v1/serial/key=%d" % key_id))
         # ECB as the raw block function of a PRF over one block per serial, as in _feistel.
-        self._pin_cipher = Cipher(algorithms.AES(_derive(secret, b"yima/v1/pin")), modes.ECB())  # noqa: S305
+        self._pin_cipher = Cipher(algorithms.AES(_derive(secret, b"yima/v1/pin/key=%d" % key_id)), modes.ECB())  # noqa: S305
 
     def __repr__(self) -> str:  # never show the secret
         return f"CodeKey(key_id={self.key_id})"

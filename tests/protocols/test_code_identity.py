@@ -97,12 +97,14 @@ def ref_feistel(key: bytes, block: bytes, *, decrypt: bool = False) -> bytes:
 
 def ref_seal(key_id: int, secret: bytes, kind: int, counter: int) -> str:
     plain = (((kind << 32) | counter) << 62).to_bytes(12, "big")
-    sealed = ref_feistel(ref_derive(secret, b"yima/v1/serial"), plain)
+    sealed = ref_feistel(ref_derive(secret, b"yima/v1/serial/key=%d" % key_id), plain)
     return ref_encode((key_id << 96) | int.from_bytes(sealed, "big"))
 
 
 def ref_pin(secret: bytes, serial: str) -> str:
-    aes = Cipher(algorithms.AES(ref_derive(secret, b"yima/v1/pin")), modes.ECB()).encryptor()  # noqa: S305
+    key_id = (ref_decode(serial) >> 96) & 7
+    purpose = b"yima/v1/pin/key=%d" % key_id
+    aes = Cipher(algorithms.AES(ref_derive(secret, purpose)), modes.ECB()).encryptor()  # noqa: S305
     out = aes.update(ref_decode(serial).to_bytes(16, "big"))
     return f"{int.from_bytes(out[:8], 'big') % 10**8:08d}"
 
@@ -120,19 +122,27 @@ def gs1_check_digit(digits: str) -> str:
 
 GOLDEN_SECRET = bytes(range(32))
 GOLDEN = [
-    (0, CodeKind.ITEM, 0, "0D3MFH370575MWHP8A43", "0D3MF-H3705-75MWH-P8A43-=", "54047206"),
-    (0, CodeKind.CASE, 1, "07X69E2D5D1J29ZZMRMD", "07X69-E2D5D-1J29Z-ZMRMD-V", "11751617"),
+    (0, CodeKind.ITEM, 0, "04D3HA8S1ZNMDH7Q2BH5", "04D3H-A8S1Z-NMDH7-Q2BH5-U", "38888848"),
+    (0, CodeKind.CASE, 1, "1WAMAQAJVPD1M5M1E777", "1WAMA-QAJVP-D1M5M-1E777-N", "40769361"),
     (
         0,
         CodeKind.PALLET,
         2**32 - 1,
-        "0BXDRTD8BVR22MD05MDF",
-        "0BXDR-TD8BV-R22MD-05MDF-F",
-        "54928508",
+        "0J8C95MSANFNTYMT4ZE2",
+        "0J8C9-5MSAN-FNTYM-T4ZE2-9",
+        "99689734",
     ),
-    (7, CodeKind.ITEM, 0, "ED3MFH370575MWHP8A43", "ED3MF-H3705-75MWH-P8A43-Z", "42202248"),
-    (7, CodeKind.CASE, 1, "E7X69E2D5D1J29ZZMRMD", "E7X69-E2D5D-1J29Z-ZMRMD-Q", "16137055"),
+    (7, CodeKind.ITEM, 0, "FJJ0H546NF9ADV0T8FYE", "FJJ0H-546NF-9ADV0-T8FYE-V", "01389594"),
+    (7, CodeKind.CASE, 1, "EKPMVZ139JWWS9QG76KT", "EKPMV-Z139J-WWS9Q-G76KT-*", "38684330"),
 ]
+
+
+def test_same_secret_under_two_key_ids_seals_different_payloads() -> None:
+    a = CodeKey(0, GOLDEN_SECRET).seal(CodeKind.ITEM, 0).value
+    b = CodeKey(7, GOLDEN_SECRET).seal(CodeKind.ITEM, 0).value
+    assert a[1:] != b[1:]
+    with pytest.raises(ForgedCodeError):
+        CodeKey(7, GOLDEN_SECRET).open(Serial("E" + a[1:]))
 
 
 @pytest.mark.parametrize(("key_id", "kind", "counter", "serial", "human_form", "pin"), GOLDEN)
