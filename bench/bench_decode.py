@@ -87,9 +87,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"nproc {os.cpu_count()}, CPU {model}, Python {platform.python_version()}, "
-        f"OpenCV {cv2.__version__}"
+        f"`nproc` {os.cpu_count()}, CPU {model}, Python {platform.python_version()}, "
+        f"OpenCV {cv2.__version__}; load average {load} when the run started "
+        "(other jobs share the machine)"
     )
 
 
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     args = parser.parse_args(argv)
 
+    started_on = machine()
     os.sched_setaffinity(0, {args.cpu})
     cv2.setNumThreads(1)
     sample = make_frames(args.frames, args.seed)
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"Command: `{command.strip()}` (the script also pins itself to CPU "
                 f"{args.cpu} with `os.sched_setaffinity` and calls `cv2.setNumThreads(1)`).",
                 "",
-                f"Machine: {machine()}; {versions()}.",
+                f"Machine: {started_on}; {versions()}.",
                 "",
                 f"Input: {args.frames} grayscale {WIDTH}x{HEIGHT} frames from "
                 f"`simulators.camera.render_frame`, {CODES_PER_FRAME} QR codes each "
