@@ -42,7 +42,7 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 10.0) -> None:
+    async def start(self, within: float = 10.0) -> None:
         binary = _mosquitto()
         self._dir = tempfile.TemporaryDirectory(prefix="yima-broker-")
         self.port = _free_port()
@@ -58,13 +58,15 @@ class EmbeddedBroker:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
             except OSError:
                 if self._proc.returncode is not None:
-                    raise ConfigError(f"embedded mosquitto exited with {self._proc.returncode}") from None
+                    raise ConfigError(
+                        f"embedded mosquitto exited with {self._proc.returncode}"
+                    ) from None
                 if asyncio.get_running_loop().time() > deadline:
                     raise ConfigError(f"embedded mosquitto did not listen on {self.port}") from None
                 await asyncio.sleep(0.05)

@@ -34,7 +34,9 @@ T = TypeVar("T")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yima-hub", description="Yima hub (一码 中心)")
     parser.add_argument("--config", type=Path, help="TOML settings file")
-    parser.add_argument("--database-url", help="sqlite+aiosqlite:///file or postgresql+asyncpg://...")
+    parser.add_argument(
+        "--database-url", help="sqlite+aiosqlite:///file or postgresql+asyncpg://..."
+    )
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
 

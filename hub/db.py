@@ -10,7 +10,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from hub.errors import ConfigError
 
@@ -21,7 +26,9 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.drivername != "sqlite+aiosqlite":
-            raise ConfigError(f"SQLite needs the aiosqlite driver: expected sqlite+aiosqlite://, got {url}")
+            raise ConfigError(
+                f"SQLite needs the aiosqlite driver: expected sqlite+aiosqlite://, got {url}"
+            )
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})

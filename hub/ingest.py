@@ -248,8 +248,7 @@ async def ingest(
     station_ids = {station_id for _, station_id, _, _ in parsed}
     station_ids.update(station_id for _, station_id, _ in statuses)
     stations = {
-        s.id: s
-        for s in await session.scalars(select(Station).where(Station.id.in_(station_ids)))
+        s.id: s for s in await session.scalars(select(Station).where(Station.id.in_(station_ids)))
     }
     all_ids = [e.id for *_, batch in parsed for e in batch.events]
     recorded: dict[str, tuple[str, str | None]] = {}
@@ -319,7 +318,9 @@ async def ingest(
         await session.execute(update(Code), rows)
     for station_id in sorted(set(work.applied) | set(work.rejected)):
         work.report.acks.extend(
-            split_ack(station_id, work.applied.get(station_id, []), work.rejected.get(station_id, []))
+            split_ack(
+                station_id, work.applied.get(station_id, []), work.rejected.get(station_id, [])
+            )
         )
     return work.report
 

@@ -51,12 +51,12 @@ class HubMqtt:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
-    async def start(self, timeout: float = 15.0) -> None:
+    async def start(self, within: float = 15.0) -> None:
         self._loop = asyncio.get_running_loop()
         self._client.connect_async(self.address.host, self.address.port, keepalive=30)
         self._client.loop_start()
         try:
-            await asyncio.wait_for(self.connected.wait(), timeout)
+            await asyncio.wait_for(self.connected.wait(), within)
         except TimeoutError:
             await self.stop()
             raise ConfigError(f"Cannot reach the MQTT broker at {self.address.url}") from None

@@ -82,7 +82,7 @@ class Settings(BaseModel):
         if not self.code_keys:
             raise ConfigError(
                 "No code keys configured: set code_keys in the config file or "
-                f"{ENV_PREFIX}CODE_KEYS='{{\"0\": \"<base64 secret>\"}}' "
+                f'{ENV_PREFIX}CODE_KEYS=\'{{"0": "<base64 secret>"}}\' '
                 "(create one with: yima-hub keys new)"
             )
         secrets = {k: decode_secret(k, v) for k, v in self.code_keys.items()}

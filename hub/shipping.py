@@ -63,7 +63,9 @@ async def ship(
     except ProtocolError as exc:
         raise InvalidRequestError(str(exc)) from None
     if not order_number or len(order_number) > 64:
-        raise InvalidRequestError(f"Invalid order number {order_number!r}: expected 1-64 characters")
+        raise InvalidRequestError(
+            f"Invalid order number {order_number!r}: expected 1-64 characters"
+        )
     if not 1 <= len(codes) <= MAX_SHIPMENT_CODES:
         raise InvalidRequestError(f"Expected 1..{MAX_SHIPMENT_CODES} codes, got {len(codes)}")
     previous = await session.get(Event, shipment_id)
@@ -176,9 +178,7 @@ async def _contents(session: AsyncSession, parent_id: int) -> list[int]:
     found: list[int] = []
     frontier = [parent_id]
     while frontier:
-        children = list(
-            await session.scalars(select(Code.id).where(Code.parent_id.in_(frontier)))
-        )
+        children = list(await session.scalars(select(Code.id).where(Code.parent_id.in_(frontier))))
         found.extend(children)
         frontier = children
     return found

@@ -112,9 +112,7 @@ def verdict_page(result: dict[str, Any], lang: str, other_lang_url: str) -> str:
             rows.append((t[key], str(value).replace("T", " ").replace("+00:00", " UTC")))
     if result.get("serial"):
         rows.append((t["serial"], result["serial"]))
-    details = "".join(
-        f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows
-    )
+    details = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
     body = (
         f'<div class="badge" style="background:{COLOURS[verdict]}" data-verdict="{verdict}">'
         f"<h1>{html.escape(t[verdict])}</h1><p>{html.escape(t[verdict + '_note'])}</p></div>"
