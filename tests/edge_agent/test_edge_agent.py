@@ -6,11 +6,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from edge_helpers import FakeHub, clear_retained, edge_settings, free_port, wait_until
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.interfaces import Frame, FrameSource, UplinkCounters
@@ -76,24 +75,23 @@ def conveyor(codes: list[str]) -> SyntheticConveyor:
     return SyntheticConveyor(codes, step=60, start=START)
 
 
-def commissions(hub: FakeHub) -> list[CommissionEvent]:
+def commissions(hub: Any) -> list[CommissionEvent]:
     """Distinct commission events the hub received (a resend has the same id)."""
     unique = {e.id: e for e in hub.events if isinstance(e, CommissionEvent)}
     return list(unique.values())
 
 
 def test_every_code_is_commissioned_exactly_once_and_acks_drain_the_outbox(
-    tmp_path: Path,
     broker_url: str,
     topic_prefix: str,
     station_id: str,
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
+    make_settings: Callable[..., EdgeSettings],
 ) -> None:
     hub = make_hub(auto_ack=True)
     codes = demo_urls(20)
     source = conveyor(codes)
-    settings = edge_settings(
-        tmp_path,
+    settings = make_settings(
         station_id=station_id,
         mqtt_url=broker_url,
         topic_prefix=topic_prefix,
@@ -107,7 +105,6 @@ def test_every_code_is_commissioned_exactly_once_and_acks_drain_the_outbox(
         counters = agent.counters()
     finally:
         agent.stop()
-        clear_retained(broker_url, settings.topics.status(station_id))
     received = commissions(hub)
     assert Counter(e.code for e in received) == Counter(codes)  # each exactly once
     assert {(e.work_order, e.sku, e.lot) for e in received} == {("WO-1", "TEA-250G", "L240501")}
@@ -120,13 +117,15 @@ def test_every_code_is_commissioned_exactly_once_and_acks_drain_the_outbox(
     assert agent.counters().pending == 0  # still answers after stop
 
 
-def test_a_duplicated_label_is_reported_and_not_commissioned(tmp_path: Path) -> None:
+def test_a_duplicated_label_is_reported_and_not_commissioned(
+    make_settings: Callable[..., EdgeSettings],
+) -> None:
     codes = demo_urls(5)
     # The sixth carton carries the first one's code, far enough behind to be out of view.
     source = SyntheticConveyor([*codes, codes[0]], step=60, pitch=320, start=START)
     seen: list[tuple[str, int]] = []
     agent = EdgeAgent(
-        edge_settings(tmp_path, station_id="cam-1"),
+        make_settings(station_id="cam-1"),
         source,
         FakeUplink,
         on_duplicate=lambda code, frame: seen.append((code, frame.index)),
@@ -144,10 +143,12 @@ def test_a_duplicated_label_is_reported_and_not_commissioned(tmp_path: Path) -> 
     assert (counters.commissioned, counters.duplicates, counters.pending) == (5, 1, 5)
 
 
-def test_stop_and_start_commands_pause_and_resume_commissioning(tmp_path: Path) -> None:
+def test_stop_and_start_commands_pause_and_resume_commissioning(
+    make_settings: Callable[..., EdgeSettings],
+) -> None:
     codes = demo_urls(3)
     source = conveyor(codes)
-    agent = EdgeAgent(edge_settings(tmp_path, station_id="cam-1"), source, FakeUplink)
+    agent = EdgeAgent(make_settings(station_id="cam-1"), source, FakeUplink)
     try:
         agent.handle_command(Command("cam-1", "stop"))
         assert agent.paused
@@ -170,18 +171,17 @@ def test_stop_and_start_commands_pause_and_resume_commissioning(tmp_path: Path) 
 
 
 def test_a_work_order_command_over_mqtt_binds_the_next_items(
-    tmp_path: Path,
     broker_url: str,
     topic_prefix: str,
     station_id: str,
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
+    wait_until: Callable[..., bool],
+    make_settings: Callable[..., EdgeSettings],
 ) -> None:
     hub = make_hub(auto_ack=True)
     codes = demo_urls(4)
     source = GatedSource(conveyor(codes))
-    settings = edge_settings(
-        tmp_path, station_id=station_id, mqtt_url=broker_url, topic_prefix=topic_prefix
-    )
+    settings = make_settings(station_id=station_id, mqtt_url=broker_url, topic_prefix=topic_prefix)
     agent = EdgeAgent(settings, source)
     agent.start()
     try:
@@ -195,20 +195,21 @@ def test_a_work_order_command_over_mqtt_binds_the_next_items(
         assert agent.wait_drained(15)
     finally:
         agent.stop()
-        clear_retained(broker_url, settings.topics.status(station_id))
     received = commissions(hub)
     assert sorted(e.code for e in received) == sorted(codes)
     assert {(e.work_order, e.sku, e.lot) for e in received} == {("WO-9", "RICE-5KG", "L7")}
 
 
-def test_bad_frames_are_counted_and_skipped(tmp_path: Path) -> None:
+def test_bad_frames_are_counted_and_skipped(
+    make_settings: Callable[..., EdgeSettings],
+) -> None:
     good = conveyor(demo_urls(1))
     frames = []
     while (frame := good.read()) is not None:
         frames.append(frame)
     bad = Frame(image=np.zeros((4, 4), np.float32), at=START, index=-1)  # type: ignore[arg-type]
     source = ListSource([frames[0], bad, *frames[1:]])
-    agent = EdgeAgent(edge_settings(tmp_path, station_id="cam-1"), source, FakeUplink)
+    agent = EdgeAgent(make_settings(station_id="cam-1"), source, FakeUplink)
     agent.start()
     try:
         assert agent.wait_finished(60)
@@ -223,17 +224,17 @@ def test_bad_frames_are_counted_and_skipped(tmp_path: Path) -> None:
 
 
 def test_events_wait_in_the_outbox_across_a_restart_until_the_hub_acks(
-    tmp_path: Path,
     broker_url: str,
     topic_prefix: str,
     station_id: str,
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
+    make_settings: Callable[..., EdgeSettings],
+    closed_broker_url: str,
 ) -> None:
     codes = demo_urls(3)
-    offline = edge_settings(
-        tmp_path,
+    offline = make_settings(
         station_id=station_id,
-        mqtt_url=f"mqtt://127.0.0.1:{free_port()}",  # nothing listens there
+        mqtt_url=closed_broker_url,
         topic_prefix=topic_prefix,
     )
     first = EdgeAgent(offline, conveyor(codes))
@@ -250,13 +251,14 @@ def test_events_wait_in_the_outbox_across_a_restart_until_the_hub_acks(
         assert second.wait_drained(15)
     finally:
         second.stop()
-        clear_retained(broker_url, online.topics.status(station_id))
     assert sorted(e.code for e in commissions(hub)) == sorted(codes)
 
 
-def test_run_in_the_foreground_until_stopped(tmp_path: Path) -> None:
+def test_run_in_the_foreground_until_stopped(
+    make_settings: Callable[..., EdgeSettings],
+) -> None:
     source = GatedSource(conveyor(demo_urls(1)))  # never opened: blocks like a live camera
-    agent = EdgeAgent(edge_settings(tmp_path, station_id="cam-1"), source, FakeUplink)
+    agent = EdgeAgent(make_settings(station_id="cam-1"), source, FakeUplink)
     stop = threading.Event()
     runner = threading.Thread(target=agent.run, args=(stop,))
     runner.start()
@@ -269,8 +271,10 @@ def test_run_in_the_foreground_until_stopped(tmp_path: Path) -> None:
     assert agent.uplink.started and agent.uplink.stopped
 
 
-def test_start_twice_is_an_error(tmp_path: Path) -> None:
-    agent = EdgeAgent(edge_settings(tmp_path, station_id="cam-1"), ListSource([]), FakeUplink)
+def test_start_twice_is_an_error(
+    make_settings: Callable[..., EdgeSettings],
+) -> None:
+    agent = EdgeAgent(make_settings(station_id="cam-1"), ListSource([]), FakeUplink)
     agent.start()
     try:
         with pytest.raises(RuntimeError) as info:

@@ -7,14 +7,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from edge_helpers import FakeHub, clear_retained
 
 from edge_agent.cli import main, read_codes
 from edge_agent.errors import ConfigError
 from protocols.messages import CommissionEvent
-from protocols.topics import Topics
 from simulators.camera import SyntheticConveyor, demo_urls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,17 +127,14 @@ def test_run_with_the_synthetic_camera_commissions_every_code(
     broker_url: str,
     topic_prefix: str,
     station_id: str,
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     hub = make_hub(auto_ack=True)
     urls = demo_urls(5)
     printer_export(tmp_path / "codes.csv", urls)
     config = station_toml(tmp_path, station_id, broker_url, topic_prefix)
-    try:
-        assert main(["run", "--config", str(config), "--drain-timeout", "15"]) == 0
-    finally:
-        clear_retained(broker_url, Topics(topic_prefix).status(station_id))
+    assert main(["run", "--config", str(config), "--drain-timeout", "15"]) == 0
     counters = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert (counters["commissioned"], counters["acked"], counters["pending"]) == ("5", "5", "0")
     received = {e.code for e in hub.events if isinstance(e, CommissionEvent)}
@@ -172,7 +168,6 @@ def test_sigterm_stops_a_running_station(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        clear_retained(broker_url, Topics(topic_prefix).status(station_id))
     assert proc.returncode == 0, err
     assert "Received SIGTERM, stopping" in err
     counters = dict(line.split() for line in out.splitlines())

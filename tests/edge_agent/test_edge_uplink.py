@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_helpers import FakeHub, clear_retained, edge_settings, wait_until
 
 from edge_agent.outbox import Outbox
+from edge_agent.settings import EdgeSettings
 from edge_agent.uplink import MqttUplink
 from protocols.messages import (
     MAX_BATCH_EVENTS,
@@ -49,7 +49,11 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 
 @pytest.fixture
 def make_uplink(
-    broker_url: str, topic_prefix: str, station_id: str, outbox: Outbox
+    broker_url: str,
+    topic_prefix: str,
+    station_id: str,
+    outbox: Outbox,
+    make_hub: Callable[..., Any],
 ) -> Iterator[Callable[..., MqttUplink]]:
     uplinks: list[MqttUplink] = []
 
@@ -72,11 +76,13 @@ def make_uplink(
     yield make
     for uplink in uplinks:
         uplink.stop()
-        clear_retained(uplink.broker_url, uplink.topics.status(station_id))
 
 
 def test_events_are_deleted_only_after_the_hubs_ack(
-    make_hub: Callable[..., FakeHub], make_uplink: Callable[..., MqttUplink], outbox: Outbox
+    make_hub: Callable[..., Any],
+    make_uplink: Callable[..., MqttUplink],
+    outbox: Outbox,
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     sent = events(3)
@@ -101,7 +107,10 @@ def test_events_are_deleted_only_after_the_hubs_ack(
 
 
 def test_rejected_events_are_recorded_and_removed(
-    make_hub: Callable[..., FakeHub], make_uplink: Callable[..., MqttUplink], outbox: Outbox
+    make_hub: Callable[..., Any],
+    make_uplink: Callable[..., MqttUplink],
+    outbox: Outbox,
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     sent = events(2)
@@ -118,7 +127,10 @@ def test_rejected_events_are_recorded_and_removed(
 
 
 def test_unacked_events_are_sent_again_until_acked(
-    tmp_path: Path, make_hub: Callable[..., FakeHub], make_uplink: Callable[..., MqttUplink]
+    tmp_path: Path,
+    make_hub: Callable[..., Any],
+    make_uplink: Callable[..., MqttUplink],
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     box = Outbox(tmp_path / "fast.sqlite3", resend_interval=0.3)
@@ -137,7 +149,10 @@ def test_unacked_events_are_sent_again_until_acked(
 
 
 def test_new_events_are_batched_and_batches_are_bounded(
-    make_hub: Callable[..., FakeHub], make_uplink: Callable[..., MqttUplink], outbox: Outbox
+    make_hub: Callable[..., Any],
+    make_uplink: Callable[..., MqttUplink],
+    outbox: Outbox,
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub(auto_ack=True)
     outbox.put(events(MAX_BATCH_EVENTS + 20))
@@ -157,6 +172,8 @@ def test_events_put_while_the_broker_is_down_are_delivered_when_it_is_back(
     station_id: str,
     make_uplink: Callable[..., MqttUplink],
     outbox: Outbox,
+    wait_until: Callable[..., bool],
+    make_hub: Callable[..., Any],
 ) -> None:
     private_broker.stop()
     uplink = make_uplink(broker_url=private_broker.url)
@@ -169,26 +186,23 @@ def test_events_put_while_the_broker_is_down_are_delivered_when_it_is_back(
     assert outbox.pending_count() == 3
 
     private_broker.start()
-    hub = FakeHub(private_broker.url, topic_prefix, station_id, auto_ack=True).start()
-    try:
-        assert uplink.wait_connected(10)
-        assert wait_until(lambda: outbox.pending_count() == 0)
-        assert {e.id for e in early} <= hub.event_ids()
+    hub = make_hub(auto_ack=True, url=private_broker.url)
+    assert uplink.wait_connected(10)
+    assert wait_until(lambda: outbox.pending_count() == 0)
+    assert {e.id for e in early} <= hub.event_ids()
 
-        # The broker goes away mid-run and comes back: the same again.
-        private_broker.stop()
-        assert wait_until(lambda: not uplink.connected)
-        late = events(4, prefix="late")
-        outbox.put(late)
-        uplink.notify()
-        time.sleep(0.3)
-        assert outbox.pending_count() == 4
-        private_broker.start()
-        assert wait_until(lambda: outbox.pending_count() == 0, timeout=15)
-        assert {e.id for e in late} <= hub.event_ids()
-        assert uplink.counters().acked == 7
-    finally:
-        hub.stop()
+    # The broker goes away mid-run and comes back: the same again.
+    private_broker.stop()
+    assert wait_until(lambda: not uplink.connected)
+    late = events(4, prefix="late")
+    outbox.put(late)
+    uplink.notify()
+    time.sleep(0.3)
+    assert outbox.pending_count() == 4
+    private_broker.start()
+    assert wait_until(lambda: outbox.pending_count() == 0, timeout=15)
+    assert {e.id for e in late} <= hub.event_ids()
+    assert uplink.counters().acked == 7
 
 
 @pytest.mark.parametrize(
@@ -202,12 +216,13 @@ def test_events_put_while_the_broker_is_down_are_delivered_when_it_is_back(
     ],
 )
 def test_a_bad_ack_is_counted_logged_and_ignored(
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
     make_uplink: Callable[..., MqttUplink],
     outbox: Outbox,
     caplog: pytest.LogCaptureFixture,
     payload: bytes | None,
     problem: str,
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     sent = events(1)
@@ -229,9 +244,10 @@ def test_a_bad_ack_is_counted_logged_and_ignored(
 
 
 def test_bad_payloads_are_logged_truncated(
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
     make_uplink: Callable[..., MqttUplink],
     caplog: pytest.LogCaptureFixture,
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     uplink = make_uplink()
@@ -244,7 +260,10 @@ def test_bad_payloads_are_logged_truncated(
 
 
 def test_commands_reach_the_handler(
-    make_hub: Callable[..., FakeHub], make_uplink: Callable[..., MqttUplink], station_id: str
+    make_hub: Callable[..., Any],
+    make_uplink: Callable[..., MqttUplink],
+    station_id: str,
+    wait_until: Callable[..., bool],
 ) -> None:
     received: list[Command] = []
     hub = make_hub()
@@ -261,10 +280,11 @@ def test_commands_reach_the_handler(
 
 
 def test_a_failing_command_handler_does_not_break_the_uplink(
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
     make_uplink: Callable[..., MqttUplink],
     outbox: Outbox,
     station_id: str,
+    wait_until: Callable[..., bool],
 ) -> None:
     def explode(command: Command) -> None:
         raise RuntimeError("boom")
@@ -279,16 +299,15 @@ def test_a_failing_command_handler_does_not_break_the_uplink(
 
 
 def test_status_is_online_while_connected_and_offline_after_a_clean_stop(
-    make_hub: Callable[..., FakeHub], make_uplink: Callable[..., MqttUplink]
+    make_hub: Callable[..., Any],
+    make_uplink: Callable[..., MqttUplink],
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     uplink = make_uplink()
-    try:
-        assert wait_until(lambda: hub.states() == [("online", None)])
-        uplink.stop()
-        assert wait_until(lambda: hub.states() == [("online", None), ("offline", "stopped")])
-    finally:
-        hub.clear_retained_status()
+    assert wait_until(lambda: hub.states() == [("online", None)])
+    uplink.stop()
+    assert wait_until(lambda: hub.states() == [("online", None), ("offline", "stopped")])
 
 
 _CRASHING_STATION = """
@@ -310,7 +329,8 @@ def test_the_last_will_says_offline_when_the_station_dies(
     broker_url: str,
     topic_prefix: str,
     station_id: str,
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
+    wait_until: Callable[..., bool],
 ) -> None:
     hub = make_hub()
     station = subprocess.Popen(
@@ -343,14 +363,13 @@ def test_the_last_will_says_offline_when_the_station_dies(
         if station.poll() is None:
             station.kill()
             station.wait(10)
-        hub.clear_retained_status()
 
 
 def test_an_authorization_failure_stops_reconnecting(
-    tmp_path: Path,
     private_broker: Any,
     make_uplink: Callable[..., MqttUplink],
     caplog: pytest.LogCaptureFixture,
+    wait_until: Callable[..., bool],
 ) -> None:
     private_broker.stop()
     private_broker.conf.write_text(
@@ -373,16 +392,15 @@ def test_an_authorization_failure_stops_reconnecting(
 
 
 def test_from_settings_uses_the_configured_topics(
-    tmp_path: Path,
     broker_url: str,
     topic_prefix: str,
     station_id: str,
-    make_hub: Callable[..., FakeHub],
+    make_hub: Callable[..., Any],
+    wait_until: Callable[..., bool],
+    make_settings: Callable[..., EdgeSettings],
 ) -> None:
     hub = make_hub(auto_ack=True)
-    settings = edge_settings(
-        tmp_path, station_id=station_id, mqtt_url=broker_url, topic_prefix=topic_prefix
-    )
+    settings = make_settings(station_id=station_id, mqtt_url=broker_url, topic_prefix=topic_prefix)
     box = Outbox(settings.outbox_path)
     uplink = MqttUplink.from_settings(settings, box, None)
     uplink.start()
@@ -394,4 +412,3 @@ def test_from_settings_uses_the_configured_topics(
     finally:
         uplink.stop()
         box.close()
-        hub.clear_retained_status()
