@@ -84,11 +84,15 @@ def main() -> None:
             elapsed = run_once(hub, urls, per_message)
             results.append((per_message, count, elapsed, count / elapsed))
     base_rate = results[0][3]
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
     print("| events per message | codes | seconds | codes/s | vs 1 per message |")
     print("|---:|---:|---:|---:|---:|")
     for per_message, count, elapsed, rate in results:
-        print(f"| {per_message} | {count} | {elapsed:.2f} | {rate:,.0f} | {rate / base_rate:.1f}x |")
+        print(
+            f"| {per_message} | {count} | {elapsed:.2f} | {rate:,.0f} | {rate / base_rate:.1f}x |"
+        )
 
 
 def _export(hub: RunningHub, batch_id: int) -> str:

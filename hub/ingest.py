@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain.lifecycle import State, Step, transition
@@ -288,12 +288,12 @@ async def ingest(
         station.status = "online"
         for event in batch.events:
             if event.id in recorded:
-                outcome, reason = recorded[event.id]
+                outcome, first_reason = recorded[event.id]
                 work.report.duplicates += 1
                 if outcome == "applied":
                     work.applied[station_id].append(event.id)
                 else:
-                    work.rejected[station_id].append(Rejection(event.id, reason or "refused"))
+                    work.rejected[station_id].append(Rejection(event.id, first_reason or "refused"))
                 continue
             try:
                 if isinstance(event, CommissionEvent):
@@ -308,14 +308,14 @@ async def ingest(
                 recorded[event.id] = ("applied", None)
 
     if work.event_rows:
-        await session.execute(Event.__table__.insert(), work.event_rows)
+        await session.execute(insert(Event), work.event_rows)
     changed = [{"id": c.id, **c.changes} for c in work.codes.values() if c.changes]
     # One executemany per distinct set of columns (commission and packing touch different ones).
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in changed:
         by_columns[tuple(sorted(row))].append(row)
-    for rows in by_columns.values():
-        await session.execute(update(Code), rows)
+    for same_columns in by_columns.values():
+        await session.execute(update(Code), same_columns)
     for station_id in sorted(set(work.applied) | set(work.rejected)):
         work.report.acks.extend(
             split_ack(

@@ -15,7 +15,7 @@ async def insert_ignore(
     """INSERT ... ON CONFLICT DO NOTHING on either backend."""
     if not rows:
         return
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     await session.execute(module.insert(model).on_conflict_do_nothing(), rows)
 

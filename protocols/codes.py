@@ -187,7 +187,8 @@ class CodeKey:
         # seal the same payload (one code would then open under two serials).
         self._feistel = Feistel96(_derive(secret, b"yima/v1/serial/key=%d" % key_id))
         # ECB as the raw block function of a PRF over one block per serial, as in _feistel.
-        self._pin_cipher = Cipher(algorithms.AES(_derive(secret, b"yima/v1/pin/key=%d" % key_id)), modes.ECB())  # noqa: S305
+        pin_key = _derive(secret, b"yima/v1/pin/key=%d" % key_id)
+        self._pin_cipher = Cipher(algorithms.AES(pin_key), modes.ECB())  # noqa: S305
 
     def __repr__(self) -> str:  # never show the secret
         return f"CodeKey(key_id={self.key_id})"

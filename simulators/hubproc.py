@@ -50,7 +50,9 @@ def start_hub(
     workdir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(16)
     env = dict(os.environ)
-    env["YIMA_HUB_CODE_KEYS"] = json.dumps({"0": base64.b64encode(secrets.token_bytes(32)).decode()})
+    env["YIMA_HUB_CODE_KEYS"] = json.dumps(
+        {"0": base64.b64encode(secrets.token_bytes(32)).decode()}
+    )
     env["YIMA_HUB_TOKENS"] = json.dumps({token: "admin"})
     args = [
         sys.executable,

@@ -33,8 +33,16 @@ from simulators.hubproc import RunningHub, start_hub
 
 log = logging.getLogger(__name__)
 
-PRODUCT = {"sku": "DEMO-TEA-250", "name": "龙井茶 250g · Longjing tea 250 g", "gtin": "6901234567892"}
-STATION = {"station_id": "hz-line1-cam1", "line": "一号线 Line 1", "site": "杭州工厂 Hangzhou plant"}
+PRODUCT = {
+    "sku": "DEMO-TEA-250",
+    "name": "龙井茶 250g · Longjing tea 250 g",
+    "gtin": "6901234567892",
+}
+STATION = {
+    "station_id": "hz-line1-cam1",
+    "line": "一号线 Line 1",
+    "site": "杭州工厂 Hangzhou plant",
+}
 DEALER = {"code": "D-ZJ-001", "name": "浙江经销商 Zhejiang dealer", "region": "浙江 Zhejiang"}
 
 
@@ -69,6 +77,7 @@ class Summary:
     forged_accepted: int = 0
     hub_url: str = ""
     edge: dict[str, Any] = field(default_factory=dict)
+    hub_ingest: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +90,7 @@ class Summary:
             "forged_accepted": self.forged_accepted,
             "hub_url": self.hub_url,
             "edge": self.edge,
+            "hub_ingest": self.hub_ingest,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
 
@@ -240,6 +250,7 @@ def run_plant(options: PlantOptions, say: Callable[[str], None] = print) -> Summ
         summary.forged_tried = len(forged)
         summary.forged_accepted = sum(consumer_verdict(u) != "unknown" for u in forged)
         summary.seconds["verify"] = time.monotonic() - started
+        summary.hub_ingest = plant.admin.request("GET", "/api/v1/info")["ingest"] or {}
         say(
             f"verdicts {dict(summary.verdicts)}; forged tried {summary.forged_tried}, "
             f"accepted {summary.forged_accepted}"

@@ -25,7 +25,7 @@ from hub.mqtt import HubMqtt, IngestWorker, Message
 from hub.settings import Settings
 from hub.timeutil import utcnow
 from hub.verify import verify
-from hub.web.keys import KEYRING, RUNTIME, SESSIONS, SETTINGS, Runtime
+from hub.web.keys import KEYRING, ROLE, RUNTIME, SESSIONS, SETTINGS, Runtime
 from hub.web.pages import not_found_page, pick_language, verdict_page
 from protocols.broker import BrokerAddress
 from protocols.codes import Keyring
@@ -100,7 +100,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if role != "admin" and not request.path.startswith(_ROLE_PATHS.get(role, ())):
         return json_response({"error": f"Role {role!r} may not call {request.path}"}, status=403)
-    request["role"] = role
+    request[ROLE] = role
     return await handler(request)
 
 
@@ -153,12 +153,13 @@ async def _verify(request: web.Request) -> web.StreamResponse:
     return web.Response(text=verdict_page(body, lang, str(other)), content_type="text/html")
 
 
-@routes.get("/c/{serial}")
+# HEAD is not a scan: link-preview bots must not inflate the scan count.
+@routes.get("/c/{serial}", allow_head=False)
 async def verify_short(request: web.Request) -> web.StreamResponse:
     return await _verify(request)
 
 
-@routes.get("/01/{gtin}/21/{serial}")
+@routes.get("/01/{gtin}/21/{serial}", allow_head=False)
 async def verify_digital_link(request: web.Request) -> web.StreamResponse:
     return await _verify(request)
 
@@ -308,7 +309,7 @@ async def add_shipment(request: web.Request) -> web.Response:
             dealer_code=field(body, "dealer", str),
             region=field(body, "region", str, required=False),
             codes=codes,
-            source=f"api:{request['role']}",
+            source=f"api:{request[ROLE]}",
         )
     return json_response(result.as_dict())
 
