@@ -272,4 +272,14 @@ async def test_method_not_allowed(sqlite_hub: Any) -> None:
     hub = sqlite_hub
     response = await hub.client.post("/c/hello", headers={"Accept": "application/json"})
     assert response.status == 405
-    assert await response.json() == {"error": "Method POST not allowed: use GET, HEAD"}
+    assert await response.json() == {"error": "Method POST not allowed: use GET"}
+
+
+async def test_head_is_not_a_scan(plant: Any) -> None:
+    """A link-preview bot's HEAD must not count as a consumer scan."""
+    hub = plant
+    url = (await shipped(hub))[0]
+    response = await hub.client.head(path(url))
+    assert response.status == 405
+    assert (await hub.code(url)).scan_count == 0
+    assert await scans(hub) == []
