@@ -210,6 +210,8 @@ class EdgeAgent:
     def run(self, stop: threading.Event, drain_timeout: float = 0.0) -> None:
         """Run in the calling thread until ``stop`` is set or the source ends; then wait up to
         ``drain_timeout`` seconds for the hub to ack what is left, and shut down."""
+        if self._thread is not None:
+            raise RuntimeError("agent already started")
         self._start_uplink()
         watcher = threading.Thread(target=self._relay_stop, args=(stop,), daemon=True)
         watcher.start()

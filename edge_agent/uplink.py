@@ -345,8 +345,6 @@ class MqttUplink:
             )
 
     def _bad_message(self, kind: str, message: mqtt.MQTTMessage, problem: object) -> None:
-        with self._lock:
-            self._bad += 1
         logger.warning(
             "Ignoring bad %s for %s on %s: %s; payload %s",
             kind,
@@ -355,6 +353,9 @@ class MqttUplink:
             problem,
             _short(bytes(message.payload)),
         )
+        # Counted after logging, so whoever sees the count can also find the log record.
+        with self._lock:
+            self._bad += 1
 
     def _on_ack(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -365,20 +366,22 @@ class MqttUplink:
         if ack.station_id != self.station_id:
             self._bad_message("ack", message, f"station_id {ack.station_id!r} is not ours")
             return
-        try:
-            rejected = self.outbox.reject(ack.rejected) if ack.rejected else 0
-            acked = self.outbox.ack(ack.ids)
-        except Exception:
-            # The events stay in the outbox, are sent again and acked again.
-            logger.exception("Applying an ack for %s failed", self.station_id)
-            return
+        # The counters change under the same lock as the outbox: whoever sees the outbox
+        # drained and then asks for counters() gets counts that include this ack.
+        with self._lock:
+            try:
+                rejected = self.outbox.reject(ack.rejected) if ack.rejected else 0
+                acked = self.outbox.ack(ack.ids)
+            except Exception:
+                # The events stay in the outbox, are sent again and acked again.
+                logger.exception("Applying an ack for %s failed", self.station_id)
+                return
+            self._acked += acked
+            self._rejected += rejected
         for rejection in ack.rejected:
             logger.warning(
                 "Hub rejected event %s of %s: %s", rejection.id, self.station_id, rejection.reason
             )
-        with self._lock:
-            self._acked += acked
-            self._rejected += rejected
         self._wake.set()  # the in-flight window has room again
 
     def _on_command_message(
