@@ -275,7 +275,8 @@ def run_forever(options: PlantOptions, say: Callable[[str], None] = print) -> No
                 say(f"  genuine / 正品:            {line.urls[0]}")
                 say(f"  not activated / 未激活:    {line.urls[-1]}")
                 say(f"  forged / 伪造:             {code_url(hub.public_base, _flip(serial))}")
-                say(f"  typed by hand / 手工输入:   {Serial(serial).as_human()}")
+                typed = code_url(hub.public_base, Serial(serial).as_human())
+                say(f"  typed by hand / 手工输入:   {typed}")
             say(f"cycle {cycle}: commissioned {line.commissioned}, shipped 10")
 
 

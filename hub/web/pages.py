@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 from typing import Any
 
 TEXT: dict[str, dict[str, str]] = {
@@ -74,6 +75,15 @@ footer{text-align:center;font-size:.9rem}a{color:#0969da}
 """
 
 
+_TIMES = frozenset({"produced_at", "first_scan_at"})
+
+
+def _when(iso: str) -> str:
+    """'2026-11-23T18:52:15+00:00' → '2026-11-23 18:52 UTC'."""
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def pick_language(query_lang: str | None, accept_language: str | None) -> str:
     if query_lang in TEXT:
         return query_lang
@@ -109,7 +119,7 @@ def verdict_page(result: dict[str, Any], lang: str, other_lang_url: str) -> str:
     for key in ("lot", "produced_at", "line", "region", "first_scan_at", "scan_count"):
         value = result.get(key)
         if value is not None:
-            rows.append((t[key], str(value).replace("T", " ").replace("+00:00", " UTC")))
+            rows.append((t[key], _when(value) if key in _TIMES else str(value)))
     if result.get("serial"):
         rows.append((t["serial"], result["serial"]))
     details = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)

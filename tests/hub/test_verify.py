@@ -236,6 +236,16 @@ async def test_page_shows_every_verdict(plant: Any, lang: str) -> None:
     )
 
 
+async def test_page_shows_lot_and_times_as_written(plant: Any) -> None:
+    hub = plant
+    url = (await shipped(hub))[0]
+    body = await hub.verify(url)
+    text = await page(hub, url, "?lang=zh")
+    produced = datetime.fromisoformat(body["produced_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"<dt>{TEXT['zh']['lot']}</dt><dd>LOT-1</dd>" in text
+    assert f"<dt>{TEXT['zh']['produced_at']}</dt><dd>{produced}</dd>" in text
+
+
 async def test_page_escapes_product_names(hub: Any) -> None:
     await hub.api(
         "POST", "/api/v1/products", {"sku": "X", "name": "<script>alert(1)</script>"}, status=201
