@@ -22,6 +22,8 @@ from edge_agent.outbox import Outbox
 from edge_agent.settings import EdgeSettings
 from edge_agent.tracker import Decision, ItemTracker
 from edge_agent.uplink import MqttUplink
+from protocols.codes import parse_code
+from protocols.errors import CodeError
 from protocols.messages import MAX_CODE_TEXT, Command, CommissionEvent, WorkOrder, new_event_id
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class AgentCounters:
     frames_dropped: int  # frames the source threw away because decoding fell behind
     bad_frames: int  # frames the decoder refused, or that failed to process
     reads: int  # barcodes decoded, counting every frame a label is seen in
-    ignored_reads: int  # reads whose text cannot be a code (empty or too long)
+    ignored_reads: int  # reads whose text is not a Yima code (a false read, a foreign label)
     commissioned: int  # commission events written to the outbox
     duplicates: int  # duplicated labels seen (a code already commissioned here)
     acked: int
@@ -127,13 +129,15 @@ class EdgeAgent:
         if paused:
             return Decision()
         try:
-            reads = decode_image(frame.image, self.settings.decoder)
+            reads = decode_image(
+                frame.image, self.settings.decoder, symbologies=self.settings.symbologies
+            )
         except DecodeError as exc:
             with self._state:
                 self._bad_frames += 1
             logger.warning("Frame %s of %s skipped: %s", frame.index, self.settings.station_id, exc)
             return Decision()
-        usable = [r for r in reads if 0 < len(r.text) <= MAX_CODE_TEXT]
+        usable = [r for r in reads if _is_code(r.text)]
         decision = self.tracker.observe(usable)
         events = [
             CommissionEvent(
@@ -278,6 +282,22 @@ class EdgeAgent:
                 connected=uplink.connected,
                 paused=self._paused,
             )
+
+
+def _is_code(text: str) -> bool:
+    """Whether a read is some printed form of a Yima code.
+
+    Only the syntax is checked (the keyed check needs the hub's secrets); that is enough to
+    keep false reads (decoders find tiny symbols in noise) and other labels on the carton
+    from being commissioned.
+    """
+    if not 0 < len(text) <= MAX_CODE_TEXT:
+        return False
+    try:
+        parse_code(text)
+    except (CodeError, ValueError):  # ValueError: urllib on a malformed URL, e.g. "https://[x"
+        return False
+    return True
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -16,7 +16,7 @@ from edge_agent.interfaces import Frame, FrameSource, UplinkCounters
 from edge_agent.outbox import Outbox
 from edge_agent.settings import EdgeSettings
 from protocols.messages import Command, CommissionEvent, WorkOrder
-from simulators.camera import SyntheticConveyor, demo_urls
+from simulators.camera import Placement, SyntheticConveyor, demo_urls, render_frame
 
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -221,6 +221,29 @@ def test_bad_frames_are_counted_and_skipped(
         len(frames) + 1,
         1,
     )
+
+
+def test_reads_that_are_not_yima_codes_are_ignored(
+    make_settings: Callable[..., EdgeSettings],
+) -> None:
+    code = demo_urls(1)[0]
+    scene = [
+        Placement(code, 100, 250),
+        Placement("https://shop.example.com/promo", 500, 250),  # another label on the carton
+        Placement("https://[::1/c/0W9R5TFEKGZV5QEZ5Z51", 900, 250),  # urllib refuses this
+    ]
+    image = render_frame(scene)
+    frames = [Frame(image=image, at=START, index=i) for i in range(3)]
+    agent = EdgeAgent(make_settings(station_id="cam-1"), ListSource(frames), FakeUplink)
+    agent.start()
+    try:
+        assert agent.wait_finished(30)
+        events = agent.outbox.due(limit=10)
+        counters = agent.counters()
+    finally:
+        agent.stop()
+    assert [e.code for e in events if isinstance(e, CommissionEvent)] == [code]
+    assert (counters.reads, counters.ignored_reads, counters.commissioned) == (9, 6, 1)
 
 
 def test_events_wait_in_the_outbox_across_a_restart_until_the_hub_acks(

@@ -12,7 +12,7 @@ import zxingcpp
 
 from edge_agent.decode import DEFAULT_BACKEND, Read, decode_image, normalize_symbology
 from edge_agent.errors import BackendUnavailableError, DecodeError, EdgeError
-from simulators.camera import SyntheticConveyor, demo_urls
+from simulators.camera import Placement, SyntheticConveyor, demo_urls, render_frame
 
 BACKENDS = ["zxingcpp", "pyzbar"]
 
@@ -189,3 +189,73 @@ def test_read_is_a_frozen_value() -> None:
     assert read == Read("a", "QRCODE", (1.0, 2.0), (0, 0, 2, 4))
     with pytest.raises(AttributeError):
         read.text = "b"  # type: ignore[misc]
+
+
+# Five labels of a plant run (hub key of that run) where zxing-cpp, asked for every format,
+# also found a Micro QR code "9942" in the texture of the QR codes.
+FALSE_READ_SCENE = [
+    Placement("http://127.0.0.1:34933/01/06901234567892/21/1YFVCDZBSK1VMGH63PGY", -120, 262),
+    Placement("http://127.0.0.1:34933/01/06901234567892/21/17G32BQMB9MV5K09PA57", 200, 243),
+    Placement("http://127.0.0.1:34933/01/06901234567892/21/0W30B9S9QJVWAE3S6C79", 520, 321),
+    Placement("http://127.0.0.1:34933/01/06901234567892/21/0P8SNA23Y21EXR63808T", 840, 276),
+    Placement("http://127.0.0.1:34933/01/06901234567892/21/0Y362TZ2SBEM9JASNJ78", 1160, 324),
+]
+
+
+def test_looking_for_qr_codes_only_keeps_micro_qr_false_reads_out() -> None:
+    image = render_frame(FALSE_READ_SCENE, seed=0)
+    visible = {p.text for p in FALSE_READ_SCENE[1:4]}
+    everything = {(r.symbology, r.text) for r in decode_image(image, "zxingcpp")}
+    assert ("MICROQR", "9942") in everything  # the false read this guards against
+    qr_only = {
+        (r.symbology, r.text) for r in decode_image(image, "zxingcpp", symbologies=["QRCODE"])
+    }
+    assert qr_only == {("QRCODE", t) for t in visible}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "symbologies", "found"),
+    [
+        ("Code128", "HELLO123", ["QRCODE"], False),
+        ("Code128", "HELLO123", ["QRCODE", "CODE128"], True),
+        ("EAN13", "9506000134352", ["EAN13"], True),
+        ("EAN13", "9506000134352", ["CODE128"], False),
+        ("QRCode", "hello", ["QRCODE"], True),
+    ],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_only_the_requested_symbologies_are_read(
+    backend: str, fmt: str, text: str, symbologies: list[str], found: bool
+) -> None:
+    barcode = zxingcpp.create_barcode(text, getattr(zxingcpp.BarcodeFormat, fmt))
+    image = np.array(barcode.to_image(scale=4, add_quiet_zones=True))
+    reads = decode_image(image, backend, symbologies=symbologies)
+    assert [r.text for r in reads] == ([text] if found else [])
+
+
+@pytest.mark.parametrize(
+    ("backend", "symbologies", "message"),
+    [
+        (
+            "pyzbar",
+            ["QRCODE", "DATAMATRIX"],
+            "Decoder backend 'pyzbar' cannot read DATAMATRIX: expected some of CODABAR, "
+            "CODE128, CODE39, CODE93, DATABAR, DATABAR_EXP, EAN13, EAN8, I25, PDF417, QRCODE, "
+            "UPCA, UPCE",
+        ),
+        (
+            "zxingcpp",
+            ["qrcode", "DOTCODE"],
+            "Decoder backend 'zxingcpp' cannot read DOTCODE, qrcode: expected some of AZTEC, "
+            "CODABAR, CODE128, CODE39, CODE93, DATABAR, DATABAR_EXP, DATAMATRIX, EAN13, EAN8, "
+            "I25, MICROQR, PDF417, QRCODE, RMQR, UPCA, UPCE",
+        ),
+        ("zxingcpp", [], "Expected at least one symbology to look for, got none"),
+    ],
+)
+def test_unknown_symbologies_are_refused(
+    backend: str, symbologies: list[str], message: str
+) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_image(np.zeros((10, 10), np.uint8), backend, symbologies=symbologies)
+    assert str(info.value) == message

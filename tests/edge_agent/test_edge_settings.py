@@ -63,6 +63,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.topic_prefix == ""
     assert settings.source == 0
     assert settings.decoder == "zxingcpp"
+    assert settings.symbologies == ("QRCODE",)
     assert settings.outbox_path == Path("/var/o.sqlite3")
     assert settings.work_order is None
 
@@ -79,6 +80,18 @@ BASE = 'station_id = "s1"\noutbox_path = "o.sqlite3"\nsource = "/dev/video0"\n'
     ("extra", "lines"),
     [
         ("staton = 1\n", ["  staton: Extra inputs are not permitted (got 1)"]),
+        (
+            'decoder = "pyzbar"\nsymbologies = ["QRCODE", "DATAMATRIX"]\n',
+            [
+                "  (top level): Decoder backend 'pyzbar' cannot read DATAMATRIX: expected some "
+                "of CODABAR, CODE128, CODE39, CODE93, DATABAR, DATABAR_EXP, EAN13, EAN8, I25, "
+                "PDF417, QRCODE, UPCA, UPCE"
+            ],
+        ),
+        (
+            "symbologies = []\n",
+            ["  symbologies: Tuple should have at least 1 item after validation, not 0 (got [])"],
+        ),
         (
             'mqtt_url = "http://broker"\n',
             ["  mqtt_url: expected an mqtt:// or mqtts:// URL, got 'http://broker'"],
