@@ -24,23 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.errors import OutboxError
-from protocols.errors import MessageError
+from protocols.errors import MessageDecodeError, MessageError
 from protocols.messages import (
     MAX_BATCH_EVENTS,
-    SCHEMA_VERSION,
     CommissionEvent,
-    EventBatch,
     Rejection,
     StationEvent,
+    parse_event,
 )
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RESEND_INTERVAL = 5.0
 DEFAULT_KEEP_REJECTIONS = 10_000
-# Events are rebuilt by wrapping stored bodies in an EventBatch for the protocols parser;
-# this placeholder station id never leaves the outbox.
-_WRAPPER_STATION = "outbox"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -259,23 +255,12 @@ def _rebuild(rows: Sequence[tuple[str, str]]) -> tuple[list[StationEvent], list[
     return events, bad
 
 
-# Everything of the wrapper but its events; the stored bodies are spliced in as they are,
-# which saves decoding and re-encoding each one before the strict parse.
-_WRAPPER_HEAD = json.dumps(
-    {
-        "schema": SCHEMA_VERSION,
-        "type": EventBatch.TYPE,
-        "station_id": _WRAPPER_STATION,
-        "sent_at": "2000-01-01T00:00:00.000+00:00",
-    },
-    separators=(",", ":"),
-)[:-1]
-
-
 def _parse_bodies(bodies: Sequence[str]) -> list[StationEvent]:
     events: list[StationEvent] = []
-    for start in range(0, len(bodies), MAX_BATCH_EVENTS):
-        chunk = ",".join(bodies[start : start + MAX_BATCH_EVENTS])
-        payload = f'{_WRAPPER_HEAD},"events":[{chunk}]}}'
-        events.extend(EventBatch.parse(payload.encode("utf-8")).events)
+    for body in bodies:
+        try:
+            obj = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise MessageDecodeError(f"stored event is not JSON: {exc}") from None
+        events.append(parse_event(obj))
     return events

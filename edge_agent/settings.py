@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import tomllib
-import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,11 +35,10 @@ from pydantic import (
 
 from edge_agent.decode import DEFAULT_BACKEND, check_symbologies
 from edge_agent.errors import ConfigError, DecodeError
+from protocols.broker import BrokerAddress
 from protocols.errors import TopicError
 from protocols.messages import MAX_BATCH_EVENTS
 from protocols.topics import Topics, check_station_id
-
-MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
 class _Section(BaseModel):
@@ -200,20 +198,10 @@ class EdgeSettings(_Section):
 
 def broker_address(url: str) -> tuple[str, int, bool]:
     """(host, port, tls) of an mqtt:// or mqtts:// URL; ValueError saying what is wrong."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in MQTT_PORTS:
-        raise ValueError(f"expected an mqtt:// or mqtts:// URL, got {url!r}")
-    if parts.username or parts.password:
+    address = BrokerAddress.parse(url)
+    if address.username or address.password:
         raise ValueError("put broker credentials in mqtt_username / mqtt_password, not the URL")
-    if not parts.hostname:
-        raise ValueError(f"expected a host in {url!r}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"expected mqtt://host:port with nothing after it, got {url!r}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"expected a port number in {url!r}") from None
-    return parts.hostname, port or MQTT_PORTS[parts.scheme], parts.scheme == "mqtts"
+    return address.host, address.port, address.tls
 
 
 def load_settings(path: str | Path) -> EdgeSettings:

@@ -46,6 +46,8 @@ class HubMqtt:
         )
         if address.username:
             self._client.username_pw_set(address.username, address.password)
+        if address.tls:
+            self._client.tls_set()
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.errors import ConfigError
+from protocols.broker import BrokerAddress
 from protocols.codes import MIN_SECRET_BYTES, Keyring
 from protocols.errors import KeyConfigError
 from protocols.topics import Topics
@@ -66,6 +67,13 @@ class Settings(BaseModel):
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted"
     )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value:
+            BrokerAddress.parse(value)  # BrokerUrlError is a ValueError: reported by field
+        return value or None
 
     @field_validator("code_keys")
     @classmethod

@@ -356,7 +356,10 @@ def parse_code(text: str) -> CodeRef:
 
 
 def _parse_url(url: str) -> CodeRef:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise CodeFormatError(f"Invalid code URL {url!r}: {exc}") from None
     path = urllib.parse.unquote(parts.path)
     short = _SHORT_PATH.match(path)
     if short:
@@ -364,7 +367,7 @@ def _parse_url(url: str) -> CodeRef:
     if "/01/" in path or path.startswith("/01/"):
         try:
             link = GS1DigitalLinkURI.parse(url)
-        except biip.ParseError as exc:
+        except (biip.ParseError, ValueError) as exc:
             raise CodeFormatError(f"Invalid GS1 Digital Link {url!r}: {exc}") from None
         return _from_element_strings(link.element_strings, url)
     raise CodeFormatError(

@@ -275,6 +275,15 @@ _EVENT_TYPES: dict[str, Callable[[_Fields], StationEvent]] = {
 }
 
 
+def parse_event(obj: object, where: str = "event") -> StationEvent:
+    """Strictly parse one event given as a decoded JSON object (``as_dict()`` output)."""
+    fields = _Fields(obj, where)
+    kind = fields.choice("type", tuple(_EVENT_TYPES))
+    event = _EVENT_TYPES[kind](fields)
+    fields.done()
+    return event
+
+
 @dataclass(frozen=True)
 class EventBatch:
     """Station -> hub on the ``events`` channel: a batch of events, each with its own id."""
@@ -306,12 +315,7 @@ class EventBatch:
         sent_at = f.timestamp("sent_at")
         raw_events = f.items("events", max_items=MAX_BATCH_EVENTS)
         f.done()
-        events = []
-        for i, raw in enumerate(raw_events):
-            ef = _Fields(raw, f"events[{i}]")
-            kind = ef.choice("type", tuple(_EVENT_TYPES))
-            events.append(_EVENT_TYPES[kind](ef))
-            ef.done()
+        events = [parse_event(raw, f"events[{i}]") for i, raw in enumerate(raw_events)]
         return cls(station_id=station_id, sent_at=sent_at, events=tuple(events))
 
 

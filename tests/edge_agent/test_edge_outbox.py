@@ -182,9 +182,7 @@ def test_an_unreadable_row_is_moved_to_rejections(tmp_path: Path, outbox: Outbox
     assert outbox.pending_count() == 1
     (rejected,) = outbox.rejections()
     assert rejected.id == bad_id
-    assert rejected.reason == (
-        "unreadable in outbox: events[0]: field 'id' expected a UUID, got 'x'"
-    )
+    assert rejected.reason == ("unreadable in outbox: event: field 'id' expected a UUID, got 'x'")
 
 
 def test_a_path_that_cannot_be_opened_is_an_outbox_error(tmp_path: Path) -> None:

@@ -115,7 +115,6 @@ async def test_unknown_key_in_the_config_file_exits_2(tmp_path: Path) -> None:
     [
         ({"YIMA_HUB_LISTEN": "1"}, "yima-hub: Unknown setting in environment: YIMA_HUB_LISTEN\n"),
         ({"YIMA_HUB_CODE_KEYS": "{}"}, "(create one with: yima-hub keys new)\n"),
-        ({"YIMA_HUB_MQTT_URL": "tcp://x"}, "expected mqtt://[user[:password]@]host[:port]"),
     ],
 )
 async def test_bad_configuration_exits_2(tmp_path: Path, env: dict[str, str], message: str) -> None:
@@ -124,6 +123,15 @@ async def test_bad_configuration_exits_2(tmp_path: Path, env: dict[str, str], me
     last = err.strip().splitlines()[-1]
     assert last.startswith("yima-hub: ")
     assert message.strip() in last
+
+
+async def test_bad_broker_url_fails_at_start_up(tmp_path: Path) -> None:
+    code, out, err = await run(tmp_path, "serve", "--port", "0", YIMA_HUB_MQTT_URL="tcp://x")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("yima-hub: Invalid hub settings:")
+    assert "mqtt_url\n  Value error, expected an mqtt:// or mqtts:// URL, got 'tcp://x'" in err
+    assert not (tmp_path / "hub.sqlite3").exists()  # nothing was migrated or created
 
 
 async def test_db_upgrade(tmp_path: Path) -> None:
