@@ -629,6 +629,11 @@ BAD_GTIN = "09506000134353"
 FLAGGED = "G" + A_SERIAL[1:]
 
 PARSE_ERRORS = [
+    (
+        "https://[::1/c/x",
+        CodeFormatError,
+        "Invalid code URL 'https://[::1/c/x': Invalid IPv6 URL",
+    ),
     ("", CodeFormatError, "Empty code: expected a URL, a GS1 element string or a serial"),
     (" \t\n", CodeFormatError, "Empty code: expected a URL, a GS1 element string or a serial"),
     ("x" * 513, CodeFormatError, "Code text too long: expected at most 512 characters, got 513"),

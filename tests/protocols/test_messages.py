@@ -38,6 +38,7 @@ from protocols.messages import (
     format_time,
     new_event_id,
     now,
+    parse_event,
     parse_time,
 )
 
@@ -93,6 +94,29 @@ def test_event_batch_wire_format() -> None:
 )
 def test_event_batch_round_trips(batch: EventBatch) -> None:
     assert EventBatch.parse(batch.to_json()) == batch
+
+
+@pytest.mark.parametrize("event", [COMMISSION, AGGREGATE])
+def test_parse_event_round_trips_one_event(event: CommissionEvent | AggregateEvent) -> None:
+    assert parse_event(event.as_dict()) == event
+
+
+@pytest.mark.parametrize(
+    ("obj", "error", "message"),
+    [
+        ([], FieldTypeError, "event: expected a JSON object, got list"),
+        (
+            {"type": "sneeze"},
+            FieldTypeError,
+            "event: field 'type' expected one of commission, aggregate, got 'sneeze'",
+        ),
+        ({**COMMISSION.as_dict(), "extra": 1}, UnknownFieldError, "event: unknown field(s) extra"),
+    ],
+)
+def test_parse_event_errors(obj: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        parse_event(obj)
+    assert str(info.value) == message
 
 
 def test_optional_commission_fields_are_omitted_not_null() -> None:
