@@ -52,6 +52,7 @@ class HubMqtt:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     async def start(self, within: float = 15.0) -> None:
         self._loop = asyncio.get_running_loop()
@@ -93,6 +94,20 @@ class HubMqtt:
             ]
         )
         log.info("hub connected to %s", self.address.url)
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        # Ready only once the broker has granted the subscriptions: before that, events
+        # published to the hub would be lost to it (the stations would resend them later).
+        if any(r.is_failure for r in reasons):
+            log.error("broker %s refused the hub's subscriptions: %s", self.address.url, reasons)
+            return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.connected.set)
 
@@ -161,6 +176,9 @@ class IngestWorker:
 
     async def process(self, batch: list[Message]) -> None:
         self.stats.messages += len(batch)
+        await self._apply(batch)
+
+    async def _apply(self, batch: list[Message]) -> None:
         try:
             report = await self.apply(batch)
         except Exception:
@@ -171,7 +189,7 @@ class IngestWorker:
                 return
             log.warning("ingest of %d messages failed; retrying one by one", len(batch))
             for message in batch:
-                await self.process([message])
+                await self._apply([message])
             return
         self.stats.transactions += 1
         self.stats.applied += report.applied

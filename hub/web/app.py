@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from hub import codes as code_service
 from hub import registry, shipping
@@ -300,18 +301,26 @@ async def add_shipment(request: web.Request) -> web.Response:
     codes = field(body, "codes", list)
     if not all(isinstance(c, str) for c in codes):
         raise InvalidRequestError("Field 'codes' expected a list of strings")
-    async with request.app[SESSIONS]() as session, session.begin():
-        result = await shipping.ship(
-            session,
-            request.app[KEYRING],
-            shipment_id=field(body, "id", str),
-            order_number=field(body, "order", str),
-            dealer_code=field(body, "dealer", str),
-            region=field(body, "region", str, required=False),
-            codes=codes,
-            source=f"api:{request[ROLE]}",
-        )
+    arguments = {
+        "shipment_id": field(body, "id", str),
+        "order_number": field(body, "order", str),
+        "dealer_code": field(body, "dealer", str),
+        "region": field(body, "region", str, required=False),
+        "codes": codes,
+        "source": f"api:{request[ROLE]}",
+    }
+    try:
+        result = await _ship(request.app, arguments)
+    except IntegrityError:
+        # The same shipment id committed concurrently (a PDA retrying while the first try
+        # was still running): run again, which now finds it and replays its result.
+        result = await _ship(request.app, arguments)
     return json_response(result.as_dict())
+
+
+async def _ship(app: web.Application, arguments: dict[str, Any]) -> shipping.ShipmentResult:
+    async with app[SESSIONS]() as session, session.begin():
+        return await shipping.ship(session, app[KEYRING], **arguments)
 
 
 # Lifecycle --------------------------------------------------------------------------------

@@ -297,6 +297,19 @@ async def test_concurrent_shipments_of_one_code_activate_it_once(plant: Any) -> 
     assert code.region == winners[0]["region"]
 
 
+async def test_concurrent_retries_of_one_shipment_id_replay_it(plant: Any) -> None:
+    """A PDA retrying while its first request still runs gets the same result, never a 500."""
+    hub = plant
+    urls = await hub.commissioned("TEA", 2)
+    shipment_id = str(uuid.uuid4())
+    results = await asyncio.gather(*(hub.ship(urls, id=shipment_id) for _ in range(5)))
+    first = [r for r in results if not r["replayed"]]
+    assert len(first) == 1, results
+    assert len(first[0]["activated"]) == 2
+    for result in results:
+        assert {**result, "replayed": False} == first[0]
+
+
 async def test_concurrent_shipments_on_existing_orders_activate_a_code_once(plant: Any) -> None:
     """Orders that exist already: no insert serializes the transactions, the UPDATE must."""
     hub = plant
