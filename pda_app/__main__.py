@@ -1,0 +1,3 @@
+from pda_app.cli import main
+
+raise SystemExit(main())
