@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +15,19 @@ from protocols.codes import normalize_gtin
 from protocols.errors import CodeFormatError, TopicError
 from protocols.topics import check_station_id
 
+Row = TypeVar("Row", Product, Station, Dealer)
+
+
+async def _add_unique(session: AsyncSession, row: Row, conflict: str) -> Row:
+    """Insert ``row`` in a savepoint; a unique-key clash becomes ConflictError(conflict)
+    and leaves the caller's transaction usable."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise ConflictError(conflict) from None
+    return row
+
 
 async def create_product(session: AsyncSession, sku: str, name: str, gtin: str | None) -> Product:
     if not sku or len(sku) > 64:
@@ -23,12 +38,7 @@ async def create_product(session: AsyncSession, sku: str, name: str, gtin: str |
         except CodeFormatError as exc:
             raise InvalidRequestError(str(exc)) from None
     product = Product(sku=sku, name=name, gtin=gtin, created_at=utcnow())
-    session.add(product)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise ConflictError(f"Product {sku!r} or GTIN {gtin} already exists") from None
-    return product
+    return await _add_unique(session, product, f"Product {sku!r} or GTIN {gtin} already exists")
 
 
 async def product_by_sku(session: AsyncSession, sku: str) -> Product:
@@ -46,24 +56,14 @@ async def create_station(
     except TopicError as exc:
         raise InvalidRequestError(str(exc)) from None
     station = Station(id=station_id, line=line, site=site, created_at=utcnow())
-    session.add(station)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise ConflictError(f"Station {station_id!r} already exists") from None
-    return station
+    return await _add_unique(session, station, f"Station {station_id!r} already exists")
 
 
 async def create_dealer(session: AsyncSession, code: str, name: str, region: str) -> Dealer:
     if not code or len(code) > 64:
         raise InvalidRequestError(f"Invalid dealer code {code!r}: expected 1-64 characters")
     dealer = Dealer(code=code, name=name, region=region, created_at=utcnow())
-    session.add(dealer)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise ConflictError(f"Dealer {code!r} already exists") from None
-    return dealer
+    return await _add_unique(session, dealer, f"Dealer {code!r} already exists")
 
 
 async def dealer_by_code(session: AsyncSession, code: str) -> Dealer:
