@@ -45,14 +45,16 @@ def start_hub(
     database_url: str | None = None,
     log_level: str = "WARNING",
     timeout: float = 60.0,
+    code_secret: bytes | None = None,
+    token: str | None = None,
 ) -> Iterator[RunningHub]:
-    """Run ``yima-hub serve`` with a fresh code key and admin token; stop it on exit."""
+    """Run ``yima-hub serve``; stop it on exit. A fresh code key and admin token unless
+    given (a restarted hub must get the same ones back)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(16)
+    token = token or secrets.token_urlsafe(16)
+    secret = code_secret or secrets.token_bytes(32)
     env = dict(os.environ)
-    env["YIMA_HUB_CODE_KEYS"] = json.dumps(
-        {"0": base64.b64encode(secrets.token_bytes(32)).decode()}
-    )
+    env["YIMA_HUB_CODE_KEYS"] = json.dumps({"0": base64.b64encode(secret).decode()})
     env["YIMA_HUB_TOKENS"] = json.dumps({token: "admin"})
     args = [
         sys.executable,
@@ -71,9 +73,10 @@ def start_hub(
     if topic_prefix:
         args += ["--topic-prefix", topic_prefix]
     log_path = workdir / "hub.log"
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        args, env=env, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True
-    )
+    with log_path.open("a") as log:  # appended: a restarted hub keeps the earlier log
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            args, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
     try:
         match = _wait_for_banner(proc, timeout, log_path)
         yield RunningHub(
