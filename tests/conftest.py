@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -104,9 +104,51 @@ def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
         broker.stop()
 
 
+_USED_PREFIXES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def _retained_cleanup(broker_url: str) -> Iterator[None]:
+    yield
+    if _USED_PREFIXES:
+        clear_retained(broker_url, *_USED_PREFIXES)
+
+
 @pytest.fixture
-def topic_prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
+def topic_prefix(_retained_cleanup: None) -> str:
+    """A topic prefix of this test's own. Retained messages under every prefix the run used
+    are removed when the session ends, so the shared broker keeps nothing of the run."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    _USED_PREFIXES.append(prefix)
+    return prefix
+
+
+@pytest.fixture
+def retained_cleaner() -> Callable[..., list[str]]:
+    """The clean-up ``topic_prefix`` runs, for tests of it."""
+    return clear_retained
+
+
+def clear_retained(broker_url: str, *prefixes: str, settle: float = 1.0) -> list[str]:
+    """Delete every retained message under each ``prefix/#``; returns the topics cleared."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from protocols.broker import BrokerAddress
+
+    address = BrokerAddress.parse(broker_url)
+    found: list[str] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"cleanup-{uuid.uuid4().hex[:8]}")
+    client.on_message = lambda _c, _u, msg: found.append(msg.topic) if msg.retain else None
+    client.connect(address.host, address.port)
+    client.subscribe([(f"{prefix}/#", 1) for prefix in prefixes])
+    client.loop_start()
+    time.sleep(settle)  # retained messages arrive right after the subscription
+    for topic in found:
+        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+    return found
 
 
 def _pg_available() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,28 @@ def test_yima_sim_reports_a_bad_hub(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "cannot reach the hub at http://127.0.0.1:9" in proc.stderr
+
+
+def test_runs_leave_no_retained_messages_on_the_broker(
+    broker_url: str, topic_prefix: str, retained_cleaner: Callable[..., list[str]]
+) -> None:
+    """The cleanup behind ``topic_prefix`` works: what a station retains is removed."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from protocols.broker import BrokerAddress
+    from protocols.messages import Status, now
+    from protocols.topics import Topics
+
+    address = BrokerAddress.parse(broker_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    topic = Topics(topic_prefix).status("line-9")
+    client.publish(
+        topic, Status("line-9", "online", now()).to_json(), qos=1, retain=True
+    ).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+    assert retained_cleaner(broker_url, topic_prefix) == [topic]
+    assert retained_cleaner(broker_url, topic_prefix) == []
