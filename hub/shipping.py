@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.domain.lifecycle import State, Step, transition
+from hub.domain.lifecycle import State, Step, sources, transition
 from hub.errors import ConflictError, InvalidRequestError, TransitionRefused
 from hub.models import Code, Event, Order
 from hub.registry import dealer_by_code
@@ -162,7 +162,7 @@ async def ship(
     return result
 
 
-_SHIPPABLE = (State.COMMISSIONED.value, State.PACKED.value)
+_SHIPPABLE = tuple(sorted(state.value for state in sources(Step.SHIPPING)))
 
 
 def _why_not_shippable(state: str) -> str | None:

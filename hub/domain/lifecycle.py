@@ -49,6 +49,11 @@ _WHY: dict[tuple[Step, State], str] = {
 }
 
 
+def sources(step: Step) -> frozenset[State]:
+    """The states a code may be in for ``step`` to apply (for conditional UPDATEs)."""
+    return _ALLOWED[step][0]
+
+
 def transition(current: str, step: Step) -> State:
     """The state after ``step``, or TransitionRefused saying why it cannot happen."""
     allowed, target = _ALLOWED[step]
