@@ -22,6 +22,7 @@ class VerifyResult:
     reason: str
     serial: str | None = None
     info: dict[str, Any] | None = None
+    code_id: int | None = None  # for the scan log; not shown to the consumer
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict.value, "reason": self.reason}
@@ -49,15 +50,13 @@ async def verify(
             at=now,
             raw=text[:512],
             serial=result.serial,
-            code_id=(result.info or {}).get("_code_id"),
+            code_id=result.code_id,
             verdict=result.verdict.value,
             reason=result.reason[:300],
             client=(client or "")[:64] or None,
             user_agent=(user_agent or "")[:200] or None,
         )
     )
-    if result.info is not None:
-        result.info.pop("_code_id", None)
     return result
 
 
@@ -110,7 +109,6 @@ async def _judge(
     ).one()
     judgement: Judgement = judge(state, scan_count, threshold)
     info: dict[str, Any] = {
-        "_code_id": code_id,
         "state": state,
         "kind": code.kind,
         "product": {"sku": product.sku, "name": product.name, "gtin": product.gtin},
@@ -123,7 +121,7 @@ async def _judge(
         "first_scan_at": _iso(first_scan_at),
         "scan_count": scan_count,
     }
-    return VerifyResult(judgement.verdict, judgement.reason, serial, info)
+    return VerifyResult(judgement.verdict, judgement.reason, serial, info, code_id)
 
 
 def _iso(moment: datetime | None) -> str | None:
