@@ -25,3 +25,7 @@ class InvalidRequestError(HubError):
 
 class TransitionRefused(HubError):
     """A lifecycle transition is impossible; the reason is recorded, nothing changes."""
+
+
+class UnavailableError(HubError):
+    """A service the request needs (the MQTT broker) is not reachable right now."""

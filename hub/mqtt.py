@@ -17,10 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.errors import ConfigError
+from hub.errors import ConfigError, UnavailableError
 from hub.ingest import IngestReport
 from protocols.broker import BrokerAddress
-from protocols.messages import Ack
+from protocols.messages import Ack, Command
 from protocols.topics import Channel, Topics
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,16 @@ class HubMqtt:
 
     def publish_ack(self, ack: Ack) -> None:
         self._client.publish(self.topics.ack(ack.station_id), ack.to_json(), qos=1)
+
+    def publish_command(self, command: Command) -> None:
+        """Retained, so a station that connects later still gets its current work order."""
+        if not self.connected.is_set():
+            raise UnavailableError(f"The MQTT broker at {self.address.url} is not reachable")
+        info = self._client.publish(
+            self.topics.command(command.station_id), command.to_json(), qos=1, retain=True
+        )
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise UnavailableError(f"Publishing the command failed: {mqtt.error_string(info.rc)}")
 
     # paho thread below -------------------------------------------------------------------
 

@@ -59,6 +59,13 @@ async def create_station(
     return await _add_unique(session, station, f"Station {station_id!r} already exists")
 
 
+async def station_by_id(session: AsyncSession, station_id: str) -> Station:
+    station = await session.get(Station, station_id)
+    if station is None:
+        raise NotFoundError(f"Unknown station {station_id!r}")
+    return station
+
+
 async def create_dealer(session: AsyncSession, code: str, name: str, region: str) -> Dealer:
     if not code or len(code) > 64:
         raise InvalidRequestError(f"Invalid dealer code {code!r}: expected 1-64 characters")

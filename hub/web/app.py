@@ -20,7 +20,13 @@ from hub import codes as code_service
 from hub import registry, shipping
 from hub.broker import EmbeddedBroker
 from hub.db import create_engine, sessionmaker, upgrade
-from hub.errors import ConflictError, HubError, InvalidRequestError, NotFoundError
+from hub.errors import (
+    ConflictError,
+    HubError,
+    InvalidRequestError,
+    NotFoundError,
+    UnavailableError,
+)
 from hub.ingest import IngestReport, ingest
 from hub.mqtt import HubMqtt, IngestWorker, Message
 from hub.settings import Settings
@@ -31,6 +37,7 @@ from hub.web.pages import not_found_page, pick_language, verdict_page
 from protocols.broker import BrokerAddress
 from protocols.codes import Keyring
 from protocols.errors import CapacityError, ProtocolError
+from protocols.messages import Command, WorkOrder
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -43,6 +50,7 @@ _STATUS: dict[type[HubError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidRequestError: 422,
+    UnavailableError: 503,
 }
 
 # Which roles may call which API paths; anything under /api/ not listed is admin-only.
@@ -223,6 +231,36 @@ async def add_station(request: web.Request) -> web.Response:
             field(body, "site", str, required=False),
         )
     return json_response({"station_id": station.id, "line": station.line}, status=201)
+
+
+@routes.post("/api/v1/stations/{station_id}/commands")
+async def send_command(request: web.Request) -> web.Response:
+    """Work order, start or stop for one station, over its command topic."""
+    body = await json_body(request)
+    station_id = request.match_info["station_id"]
+    name = field(body, "command", str)
+    raw_order = field(body, "work_order", dict, required=name == "work_order")
+    order = None
+    if raw_order is not None:
+        order = WorkOrder(
+            id=field(raw_order, "id", str),
+            sku=field(raw_order, "sku", str),
+            lot=field(raw_order, "lot", str),
+        )
+    async with request.app[SESSIONS]() as session:
+        await registry.station_by_id(session, station_id)
+        if order is not None:
+            await registry.product_by_sku(session, order.sku)
+    command = Command(station_id=station_id, command=name, work_order=order)
+    try:
+        Command.parse(command.to_json())  # the station's own strict check, before sending
+    except ProtocolError as exc:
+        raise InvalidRequestError(str(exc)) from None
+    mqtt = request.app[RUNTIME].mqtt
+    if mqtt is None:
+        raise UnavailableError("MQTT is not running")
+    mqtt.publish_command(command)
+    return json_response({"id": command.id, "station_id": station_id, "command": name}, status=202)
 
 
 @routes.post("/api/v1/dealers")
