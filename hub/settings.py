@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,20 +108,25 @@ class Settings(BaseModel):
 
 
 def decode_secret(key_id: int, text: str) -> bytes:
-    # validate=True: plain b64decode drops characters outside the alphabet, so a pass phrase
-    # with spaces or punctuation would silently become some other, shorter key.
-    for decoder in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
+    """A code secret written as hex or base64. Text made only of hex digits is hex, so a
+    too-short hex key is refused rather than read as (longer) base64."""
+    if _HEX.fullmatch(text):
+        secret = bytes.fromhex(text) if len(text) % 2 == 0 else b""
+    else:
         try:
-            secret = decoder(text)
+            # validate=True: plain b64decode drops characters outside the alphabet, so a pass
+            # phrase with spaces or punctuation would silently become some other, shorter key.
+            secret = base64.b64decode(text, validate=True)
         except (ValueError, binascii.Error):
-            continue
-        if len(secret) >= MIN_SECRET_BYTES:
-            return secret
-    raise ValueError(
-        f"code key {key_id}: expected hex or base64 of at least {MIN_SECRET_BYTES} bytes"
-    )
+            secret = b""
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"code key {key_id}: expected hex or base64 of at least {MIN_SECRET_BYTES} bytes"
+        )
+    return secret
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _JSON_FIELDS = {"code_keys", "tokens"}
 
 

@@ -100,6 +100,9 @@ def test_config_file_that_is_not_toml(tmp_path: Path) -> None:
     [
         pytest.param(base64.b64encode(b"fifteen bytes!!").decode(), id="base64-15-bytes"),
         pytest.param(bytes(15).hex(), id="hex-15-bytes"),
+        # 28 hex digits (14 bytes) also decode as 21 bytes of base64: hex must win and refuse.
+        pytest.param(bytes(range(14)).hex(), id="hex-14-bytes-not-base64"),
+        pytest.param("a" * 33, id="odd-hex"),
         pytest.param("abcd", id="tiny"),
         pytest.param("", id="empty"),
         pytest.param("not*base64*and*not*hex*at*all!!", id="junk"),
