@@ -79,7 +79,7 @@ def main() -> None:
         results = []
         for per_message, count in ((1, args.baseline_codes), (100, args.codes), (500, args.codes)):
             batch = admin.request("POST", "/api/v1/batches", {"sku": "BENCH", "count": count})
-            csv_text = _export(hub, batch["id"])
+            csv_text = hub.export_csv(batch["id"])
             urls = [line.split(",")[2] for line in csv_text.splitlines()[1:]]
             elapsed = run_once(hub, urls, per_message)
             results.append((per_message, count, elapsed, count / elapsed))
@@ -93,17 +93,6 @@ def main() -> None:
         print(
             f"| {per_message} | {count} | {elapsed:.2f} | {rate:,.0f} | {rate / base_rate:.1f}x |"
         )
-
-
-def _export(hub: RunningHub, batch_id: int) -> str:
-    import urllib.request
-
-    req = urllib.request.Request(  # noqa: S310 - loopback hub started above
-        f"{hub.url}/api/v1/batches/{batch_id}/export",
-        headers={"Authorization": f"Bearer {hub.token}"},
-    )
-    with urllib.request.urlopen(req) as response:  # noqa: S310
-        return str(response.read().decode())
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import csv
 import logging
 import os
 import secrets
@@ -184,12 +185,10 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> None:
-    import csv
-
     keyring = settings.keyring()
     resolver = args.resolver or settings.public_base()
-    engine = create_engine(settings.database_url)
-    try:
+
+    async def write(session: AsyncSession) -> None:
         with (
             args.output.open("w", newline="", encoding="utf-8")
             if args.output
@@ -197,8 +196,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> None:
         ) as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(code_service.EXPORT_COLUMNS)
-            async with sessionmaker(engine)() as session:
-                async for rows in code_service.export_rows(session, keyring, args.batch, resolver):
-                    writer.writerows(rows)
-    finally:
-        await engine.dispose()
+            async for rows in code_service.export_rows(session, keyring, args.batch, resolver):
+                writer.writerows(rows)
+
+    await _in_session(settings, write)

@@ -124,13 +124,18 @@ async def batch_info(session: AsyncSession, batch_id: int) -> BatchInfo:
     )
 
 
+async def get_batch(session: AsyncSession, batch_id: int) -> CodeBatch:
+    batch = await session.get(CodeBatch, batch_id)
+    if batch is None:
+        raise NotFoundError(f"Unknown code batch {batch_id}")
+    return batch
+
+
 async def export_rows(
     session: AsyncSession, keyring: Keyring, batch_id: int, resolver: str
 ) -> AsyncIterator[list[list[str]]]:
     """Printer rows (seq, serial, url, human, pin) in chunks, streamed from the database."""
-    batch = await session.get(CodeBatch, batch_id)
-    if batch is None:
-        raise NotFoundError(f"Unknown code batch {batch_id}")
+    batch = await get_batch(session, batch_id)
     product = await session.get(Product, batch.product_id)
     assert product is not None
     key = keyring.key(batch.key_id)

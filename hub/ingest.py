@@ -22,7 +22,7 @@ from hub.domain.lifecycle import State, Step, transition
 from hub.errors import TransitionRefused
 from hub.models import Code, DeadLetter, Event, Product, Station
 from hub.sql import chunks
-from protocols.codes import CodeKind, Keyring, parse_code
+from protocols.codes import CodeKind, CodeRef, Keyring, parse_code
 from protocols.errors import CodeError, ForgedCodeError, MessageError, TopicError
 from protocols.messages import (
     MAX_ACK_IDS,
@@ -78,6 +78,7 @@ class _Batch:
         self.keyring = keyring
         self.now = now
         self.codes: dict[str, _CodeRow] = {}
+        self._checked: dict[str, CodeRef | str] = {}
         self.report = IngestReport()
         self.applied: dict[str, list[str]] = defaultdict(list)
         self.rejected: dict[str, list[Rejection]] = defaultdict(list)
@@ -97,13 +98,23 @@ class _Batch:
             )
         )
 
-    async def load_codes(self, texts: Sequence[str]) -> None:
-        serials = set()
-        for text in texts:
+    def check(self, text: str) -> CodeRef | str:
+        """Format and keyed check of a code text, once per text: the reference, or why not."""
+        checked = self._checked.get(text)
+        if checked is None:
             try:
-                serials.add(parse_code(text).serial.value)
-            except CodeError:
-                continue  # reported when the event is applied
+                checked = parse_code(text)
+                self.keyring.open(checked.serial)
+            except ForgedCodeError:
+                checked = f"forged code (fails the keyed check): {text[:80]!r}"
+            except CodeError as exc:
+                checked = f"malformed code: {exc}"
+            self._checked[text] = checked
+        return checked
+
+    async def load_codes(self, texts: Sequence[str]) -> None:
+        """Fetch the rows of every code that passed the checks: forged ones cost no query."""
+        serials = {ref.serial.value for ref in map(self.check, texts) if isinstance(ref, CodeRef)}
         wanted = [s for s in serials if s not in self.codes]
         for part in chunks(wanted, _IN_CHUNK):
             rows = await self.session.execute(
@@ -118,13 +129,9 @@ class _Batch:
 
     def resolve(self, text: str, role: str) -> _CodeRow:
         """Format check, keyed check, then the code table; refuse with the first failure."""
-        try:
-            ref = parse_code(text)
-            self.keyring.open(ref.serial)
-        except ForgedCodeError:
-            raise _Refused(f"{role}: forged code (fails the keyed check): {text[:80]!r}") from None
-        except CodeError as exc:
-            raise _Refused(f"{role}: malformed code: {exc}") from None
+        ref = self.check(text)
+        if isinstance(ref, str):
+            raise _Refused(f"{role}: {ref}")
         row = self.codes.get(ref.serial.value)
         if row is None:
             raise _Refused(f"{role}: unknown code {ref.serial.value}: not issued by this hub")

@@ -33,6 +33,14 @@ class HubClient:
     timeout: float = 15.0
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call a JSON endpoint and return the decoded answer."""
+        return json.loads(self._send(method, path, body) or b"null")
+
+    def text(self, path: str) -> str:
+        """GET a text endpoint (e.g. a CSV export)."""
+        return self._send("GET", path, None).decode("utf-8")
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> bytes:
         url = self.base_url.rstrip("/") + path
         if not url.startswith(("http://", "https://")):
             raise PdaError(f"Hub URL must be http(s)://..., got {self.base_url!r}")
@@ -49,7 +57,7 @@ class HubClient:
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:  # noqa: S310
-                return json.loads(response.read() or b"null")
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read()).get("error", exc.reason)

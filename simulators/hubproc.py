@@ -35,6 +35,10 @@ class RunningHub:
     def client(self) -> HubClient:
         return HubClient(self.url, self.token)
 
+    def export_csv(self, batch_id: int) -> str:
+        """The printer CSV of a code batch (seq,serial,url,human,pin)."""
+        return self.client.text(f"/api/v1/batches/{batch_id}/export")
+
 
 @contextmanager
 def start_hub(

@@ -14,7 +14,6 @@ import logging
 import secrets
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
@@ -27,7 +26,7 @@ from typing import Any
 from edge_agent.agent import EdgeAgent
 from edge_agent.cli import build_source
 from edge_agent.settings import EdgeSettings, SimCameraSettings, WorkOrderSettings
-from pda_app.client import HubClient
+from pda_app.client import HubClient, HubRefused
 from protocols.codes import SERIAL_ALPHABET, Serial, code_url
 from simulators.hubproc import RunningHub, start_hub
 
@@ -112,8 +111,8 @@ class Plant:
         ):
             try:
                 self.admin.request("POST", path, body)
-            except Exception as exc:
-                if "409" not in str(exc):
+            except HubRefused as exc:
+                if exc.status != 409:
                     raise
 
     def run_line(self, count: int, timeout: float) -> LineRun:
@@ -122,10 +121,10 @@ class Plant:
         batch = self.admin.request(
             "POST", "/api/v1/batches", {"sku": PRODUCT["sku"], "count": count}
         )
-        rows = list(csv.DictReader(io.StringIO(self._export(batch["id"]))))
-        urls = [row["url"] for row in rows]
+        printer_csv = self.hub.export_csv(batch["id"])
+        urls = [row["url"] for row in csv.DictReader(io.StringIO(printer_csv))]
         codes_csv = self.workdir / f"batch-{batch['id']}.csv"
-        codes_csv.write_text(self._export(batch["id"]), encoding="utf-8")
+        codes_csv.write_text(printer_csv, encoding="utf-8")
         self._lot += 1
         settings = EdgeSettings(
             station_id=STATION["station_id"],
@@ -166,16 +165,6 @@ class Plant:
 
     def ship(self, urls: list[str], order: str) -> dict[str, Any]:
         return self.admin.ship(order, DEALER["code"], urls, shipment_id=str(uuid.uuid4()))
-
-    def _export(self, batch_id: int) -> str:
-        return self._get_text(f"{self.hub.url}/api/v1/batches/{batch_id}/export")
-
-    def _get_text(self, url: str) -> str:
-        req = urllib.request.Request(  # noqa: S310 - the hub we started or were given
-            url, headers={"Authorization": f"Bearer {self.hub.token}"}
-        )
-        with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310
-            return str(response.read().decode("utf-8"))
 
 
 def consumer_verdict(url: str) -> str:

@@ -11,7 +11,6 @@ import io
 import secrets
 import sqlite3
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,7 @@ ITEMS = 60
 
 
 def export_urls(hub: RunningHub, batch_id: int) -> list[str]:
-    req = urllib.request.Request(  # noqa: S310 - loopback hub of this test
-        f"{hub.url}/api/v1/batches/{batch_id}/export",
-        headers={"Authorization": f"Bearer {hub.token}"},
-    )
-    with urllib.request.urlopen(req) as response:  # noqa: S310
-        return [row["url"] for row in csv.DictReader(io.StringIO(response.read().decode()))]
+    return [row["url"] for row in csv.DictReader(io.StringIO(hub.export_csv(batch_id)))]
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -10,23 +10,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from simulators.hubproc import start_hub
+from simulators.plant import consumer_verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "station.example.toml"
 
 pytestmark = pytest.mark.slow
-
-
-def verdict(url: str) -> str:
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=30) as response:  # noqa: S310
-        return str(json.loads(response.read())["verdict"])
 
 
 def run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -54,12 +48,7 @@ def test_operator_walkthrough(tmp_path: Path) -> None:
             "POST", "/api/v1/dealers", {"code": "D1", "name": "Dealer", "region": "Zhejiang"}
         )
         batch = admin.request("POST", "/api/v1/batches", {"sku": "DEMO-TEA-250", "count": 6})
-        req = urllib.request.Request(  # noqa: S310
-            f"{hub.url}/api/v1/batches/{batch['id']}/export",
-            headers={"Authorization": f"Bearer {hub.token}"},
-        )
-        with urllib.request.urlopen(req) as response:  # noqa: S310
-            csv_text = response.read().decode()
+        csv_text = hub.export_csv(batch["id"])
         (tmp_path / "batch-1.csv").write_text(csv_text, encoding="utf-8")
         urls = [line.split(",")[2] for line in csv_text.splitlines()[1:]]
 
@@ -96,7 +85,7 @@ def test_operator_walkthrough(tmp_path: Path) -> None:
         assert ship.returncode == 0, ship.stderr
         assert len(json.loads(ship.stdout)["activated"]) == 3
 
-        assert [verdict(u) for u in urls] == ["genuine"] * 3 + ["not_activated"] * 3
+        assert [consumer_verdict(u) for u in urls] == ["genuine"] * 3 + ["not_activated"] * 3
 
 
 def test_pda_ship_reports_refusals_and_replays(tmp_path: Path) -> None:

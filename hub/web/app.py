@@ -310,7 +310,7 @@ async def export_batch(request: web.Request) -> web.StreamResponse:
     batch_id = _batch_id(request)
     app = request.app
     async with app[SESSIONS]() as session:
-        await code_service.batch_info(session, batch_id)  # 404 before headers go out
+        await code_service.get_batch(session, batch_id)  # 404 before headers go out
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/csv; charset=utf-8",
@@ -383,10 +383,7 @@ async def _mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
         broker = EmbeddedBroker()
         await broker.start()
         url = broker.url
-    try:
-        address = BrokerAddress.parse(url)
-    except ProtocolError as exc:
-        raise InvalidRequestError(str(exc)) from None
+    address = BrokerAddress.parse(url)  # settings validated a configured URL at load
     runtime.mqtt_url = address.url
     mqtt = HubMqtt(address, settings.topics, settings.share_group)
     await mqtt.start()
