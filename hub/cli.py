@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import codes as code_service
+from hub import batches as code_service
 from hub import registry
 from hub.db import create_engine, sessionmaker, upgrade
 from hub.errors import HubError

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from hub.errors import ConfigError
+from hub.errors import HubConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,7 +26,7 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.drivername != "sqlite+aiosqlite":
-            raise ConfigError(
+            raise HubConfigError(
                 f"SQLite needs the aiosqlite driver: expected sqlite+aiosqlite://, got {url}"
             )
         if parsed.database and parsed.database != ":memory:":
@@ -36,7 +36,7 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     if parsed.drivername == "postgresql+asyncpg":
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    raise ConfigError(
+    raise HubConfigError(
         f"Unsupported database URL {parsed.render_as_string(hide_password=True)}: "
         "expected sqlite+aiosqlite:///<file> or postgresql+asyncpg://..."
     )

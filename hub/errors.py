@@ -7,7 +7,7 @@ class HubError(Exception):
     """Base class of every hub error."""
 
 
-class ConfigError(HubError):
+class HubConfigError(HubError):
     """The configuration is invalid; raised at start-up."""
 
 
@@ -29,3 +29,15 @@ class TransitionRefused(HubError):
 
 class UnavailableError(HubError):
     """A service the request needs (the MQTT broker) is not reachable right now."""
+
+
+class MalformedRequestError(InvalidRequestError):
+    """The request body or a parameter cannot even be parsed (not JSON, too deep, too long)."""
+
+
+class RateLimitedError(HubError):
+    """Too many requests from one client; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.errors import ConfigError
+from hub.errors import HubConfigError
 from protocols.broker import BrokerAddress
 from protocols.codes import MIN_SECRET_BYTES, Keyring
 from protocols.errors import KeyConfigError
@@ -89,7 +89,7 @@ class Settings(BaseModel):
 
     def keyring(self) -> Keyring:
         if not self.code_keys:
-            raise ConfigError(
+            raise HubConfigError(
                 "No code keys configured: set code_keys in the config file or "
                 f'{ENV_PREFIX}CODE_KEYS=\'{{"0": "<base64 secret>"}}\' '
                 "(create one with: yima-hub keys new)"
@@ -98,7 +98,7 @@ class Settings(BaseModel):
         try:
             return Keyring.from_secrets(secrets, self.active_key_id)
         except KeyConfigError as exc:
-            raise ConfigError(str(exc)) from None
+            raise HubConfigError(str(exc)) from None
 
     def public_base(self, bound_port: int | None = None) -> str:
         if self.resolver_url:
@@ -135,28 +135,28 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge file, environment and flags, and validate once. Raises ConfigError."""
+    """Merge file, environment and flags, and validate once. Raises HubConfigError."""
     data: dict[str, Any] = {}
     if config is not None:
         try:
             data.update(tomllib.loads(config.read_text(encoding="utf-8")))
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"Cannot read config {config}: {exc}") from None
+            raise HubConfigError(f"Cannot read config {config}: {exc}") from None
     for name, value in (env or {}).items():
         if not name.startswith(ENV_PREFIX):
             continue
         field = name[len(ENV_PREFIX) :].lower()
         if field not in Settings.model_fields:
-            raise ConfigError(f"Unknown setting in environment: {name}")
+            raise HubConfigError(f"Unknown setting in environment: {name}")
         if field in _JSON_FIELDS:
             try:
                 data[field] = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{name} must be a JSON object: {exc}") from None
+                raise HubConfigError(f"{name} must be a JSON object: {exc}") from None
         else:
             data[field] = value
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"Invalid hub settings:\n{exc}") from None
+        raise HubConfigError(f"Invalid hub settings:\n{exc}") from None

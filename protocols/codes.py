@@ -23,7 +23,7 @@ import enum
 import re
 import sys
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import biip
@@ -44,6 +44,7 @@ from protocols.errors import (
     KeyConfigError,
     UnknownKeyError,
     UnsupportedCodeVersionError,
+    WrongKindError,
 )
 
 FORMAT_VERSION = 1
@@ -333,9 +334,12 @@ _BARE_ELEMENT_STRING = re.compile(r"^01[0-9]{14}")
 def parse_code(text: str) -> CodeRef:
     """Parse any printed form: URL (short or Digital Link), GS1 element string, bare serial.
 
-    Raises CodeFormatError (or a subclass) saying what was expected and what was found.
-    This is the format check only; run ``Keyring.open`` for the keyed check.
+    Raises CodeFormatError (or a subclass) saying what was expected and what was found, and
+    nothing else, whatever the input. This is the format check only: :func:`check_code`
+    runs every check.
     """
+    if not isinstance(text, str):
+        raise CodeFormatError(f"Invalid code: expected text, got {type(text).__name__}")
     stripped = text.strip()
     if not stripped:
         raise CodeFormatError("Empty code: expected a URL, a GS1 element string or a serial")
@@ -386,7 +390,9 @@ def _parse_element_string(text: str) -> CodeRef:
                     f"Invalid GS1 element string {text!r}: {result.gs1_message_error}"
                 )
             message = result.gs1_message
-    except biip.ParseError as exc:
+    except (biip.ParseError, ValueError) as exc:
+        # biip parses some symbology payloads as URLs, and urllib raises ValueError on
+        # malformed ones (e.g. "]Q3https://["): still just a malformed code.
         raise CodeFormatError(f"Invalid GS1 element string {text!r}: {exc}") from None
     return _from_element_strings(message.element_strings, text)
 
@@ -401,3 +407,56 @@ def _from_element_strings(elements: object, original: str) -> CodeRef:
     if gtin_es.gtin is None:
         raise CodeFormatError(f"Invalid code {original!r}: {gtin_es.gtin_error}")
     return CodeRef(Serial.parse(serial_es.value), gtin=gtin_es.gtin.as_gtin_14())
+
+
+@dataclass(frozen=True)
+class CheckedCode:
+    """A code that passed every check this side could run (see :func:`check_code`)."""
+
+    ref: CodeRef
+    identity: CodeIdentity | None = None  # None when checked without keys (station, PDA)
+
+    @property
+    def serial(self) -> str:
+        return self.ref.serial.value
+
+    @property
+    def gtin(self) -> str | None:
+        return self.ref.gtin
+
+    @property
+    def kind(self) -> CodeKind | None:
+        return None if self.identity is None else self.identity.kind
+
+
+def check_code(
+    text: str | bytes,
+    keyring: Keyring | None = None,
+    *,
+    kinds: Collection[CodeKind] | None = None,
+) -> CheckedCode:
+    """The one way to turn any text (or bytes, as read off a wire) into a checked code.
+
+    Runs the format check, then the keyed check when a ``keyring`` is given, then the kind
+    when ``kinds`` is given (which needs the keyring). Raises only CodeError subclasses:
+    CodeFormatError (not a printed form of a code; CodeCheckError for a typing mistake),
+    ForgedCodeError (fails the keyed check; UnknownKeyError for a key id not configured),
+    WrongKindError (a genuine code of another kind).
+    """
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CodeFormatError(f"Invalid code: expected UTF-8 text, got {exc}") from None
+    ref = parse_code(text)
+    if keyring is None:
+        if kinds is not None:
+            raise ValueError("check_code: checking the kind needs a keyring")
+        return CheckedCode(ref)
+    identity = keyring.open(ref.serial)
+    if kinds is not None and identity.kind not in kinds:
+        expected = " or ".join(k.name.lower() for k in sorted(kinds))
+        raise WrongKindError(
+            f"Code {ref.serial.value} is a {identity.kind.name.lower()} code: expected {expected}"
+        )
+    return CheckedCode(ref, identity)

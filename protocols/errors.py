@@ -31,6 +31,10 @@ class UnknownKeyError(ForgedCodeError):
     """The serial names a key id that is not configured (forged, or a key we do not hold)."""
 
 
+class WrongKindError(CodeError):
+    """A genuine code of another kind than the one expected (an item code where a case goes)."""
+
+
 class KeyConfigError(ProtocolError):
     """A code key is configured wrongly (too short, id out of range, duplicate)."""
 

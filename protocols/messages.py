@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 from protocols.errors import (
     FieldTypeError,
     MessageDecodeError,
+    MessageError,
     MessageVersionError,
     MissingFieldError,
     OversizedMessageError,
@@ -141,6 +142,10 @@ def check_event_id(value: str, where: str = "event id") -> str:
     return value
 
 
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def parse_time(value: str, where: str = "time") -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
@@ -148,6 +153,17 @@ def parse_time(value: str, where: str = "time") -> datetime:
         raise FieldTypeError(f"{where} expected an ISO 8601 time, got {_short(value)}") from None
     if parsed.tzinfo is None:
         raise FieldTypeError(f"{where} expected a UTC offset in {value!r}")
+    # Every receiver converts to UTC and stores the time: 0001-01-01T00:00+01:00 would
+    # overflow there, and a clock decades off is a broken clock, not an event time.
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise FieldTypeError(
+            f"{where} expected a time from {EARLIEST_TIME.year} to {LATEST_TIME.year - 1}, "
+            f"got {_short(value)}"
+        )
     return parsed
 
 
@@ -310,13 +326,48 @@ class EventBatch:
 
     @classmethod
     def parse(cls, payload: bytes) -> EventBatch:
+        """Strict: any invalid event makes the whole payload invalid."""
+        batch, invalid = cls.parse_each(payload)
+        if invalid:
+            raise invalid[0].error
+        return batch
+
+    @classmethod
+    def parse_each(cls, payload: bytes) -> tuple[EventBatch, list[InvalidEvent]]:
+        """The envelope strictly, each event on its own: one bad event does not poison the
+        good events beside it. Returns the valid events and, for each invalid one, its id
+        (when it has a valid one) and the error."""
         f = _load(payload, cls.TYPE)
         station_id = _station(f)
         sent_at = f.timestamp("sent_at")
         raw_events = f.items("events", max_items=MAX_BATCH_EVENTS)
         f.done()
-        events = [parse_event(raw, f"events[{i}]") for i, raw in enumerate(raw_events)]
-        return cls(station_id=station_id, sent_at=sent_at, events=tuple(events))
+        events: list[StationEvent] = []
+        invalid: list[InvalidEvent] = []
+        for i, raw in enumerate(raw_events):
+            try:
+                events.append(parse_event(raw, f"events[{i}]"))
+            except MessageError as exc:
+                invalid.append(InvalidEvent(_readable_id(raw), exc))
+        return cls(station_id=station_id, sent_at=sent_at, events=tuple(events)), invalid
+
+
+@dataclass(frozen=True)
+class InvalidEvent:
+    """An event of a batch that does not parse; ``id`` is None when it has no valid id."""
+
+    id: str | None
+    error: MessageError
+
+
+def _readable_id(raw: object) -> str | None:
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_event_id(value)
+    except MessageError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Typed application keys, in one module."""
+"""Typed application and request keys, in one module."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.mqtt import HubMqtt, IngestWorker
+from hub.ingest.service import IngestService
 from hub.settings import Settings
 from protocols.codes import Keyring
 
@@ -17,14 +17,26 @@ class Runtime:
     """Facts known only once the process runs: where it listens, which broker it uses."""
 
     public_base: str = ""
-    mqtt_url: str | None = None
-    mqtt: HubMqtt | None = None
-    ingest: IngestWorker | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    ingest: IngestService | None = None
+
+    @property
+    def mqtt_url(self) -> str | None:
+        return None if self.ingest is None else self.ingest.mqtt_url
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a role, and the record that role is scoped to (a dealer's code, a
+    store's code) when it is scoped. ``subject`` names the caller in the audit log."""
+
+    role: str
+    subject: str
+    scope: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
 
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", Keyring)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 RUNTIME = web.AppKey("runtime", Runtime)
-ROLE = web.RequestKey("role", str)
+PRINCIPAL = web.RequestKey("principal", Principal)

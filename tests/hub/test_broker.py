@@ -13,9 +13,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-import hub.broker as broker_module
-from hub.broker import EmbeddedBroker
-from hub.errors import ConfigError
+import hub.mosquitto as broker_module
+from hub.errors import HubConfigError
+from hub.mosquitto import EmbeddedBroker
 from hub.web.app import create_app
 from hub.web.keys import RUNTIME
 from protocols.broker import BrokerAddress
@@ -79,7 +79,7 @@ async def test_embedded_broker_starts_serves_and_stops() -> None:
 async def test_without_mosquitto_the_error_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(broker_module.shutil, "which", lambda _name: None)
     monkeypatch.setattr(broker_module, "Path", lambda *_a: Path("/nonexistent/mosquitto"))
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(HubConfigError) as caught:
         await EmbeddedBroker().start()
     assert str(caught.value) == (
         "No mqtt_url configured and mosquitto is not installed for the embedded broker: "

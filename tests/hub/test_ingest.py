@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import hub.web.app as web_app
-from hub.ingest import IngestReport, split_ack
+import hub.ingest.service as ingest_service
+from hub.ingest.apply import DEAD_LETTER_PAYLOAD_BYTES, IngestReport, split_ack
+from hub.ingest.mqtt import Message
+from hub.ingest.service import IngestWorker
 from hub.models import DeadLetter, Event
 from hub.models import Station as StationRow
-from hub.mqtt import IngestWorker, Message
 from protocols.codes import CodeKey, CodeKind, parse_code
 from protocols.messages import MAX_ACK_IDS, MAX_PAYLOAD_BYTES, Ack, Rejection, Status
 
@@ -275,17 +276,23 @@ AGGREGATION_REFUSALS = [
     ),
     pytest.param(
         lambda c: (c["cases"][0], [c["items"][1], c["fresh"]]),
-        lambda c: "packing refused: not commissioned: never read on a production line",
+        lambda c: (
+            f"child {serial_of(c['fresh'])}: packing refused: not commissioned: "
+            "never read on a production line"
+        ),
         id="child-not-commissioned",
     ),
     pytest.param(
         lambda c: (c["cases"][1], [c["items"][1], c["items"][0]]),
-        lambda c: "packing refused: already packed in another case or pallet",
+        lambda c: (
+            f"child {serial_of(c['items'][0])}: packing refused: already packed in "
+            "another case or pallet"
+        ),
         id="child-already-packed",
     ),
     pytest.param(
         lambda c: (c["cases"][1], [c["items"][1], c["items"][1]]),
-        lambda c: "the same child is listed twice",
+        lambda c: f"child {serial_of(c['items'][1])} is listed twice",
         id="child-twice",
     ),
     pytest.param(
@@ -382,6 +389,7 @@ MALFORMED = [
     ),
     pytest.param(
         encoded(good_batch(events=[{"type": "commission", "id": "x", "at": "2026-01-01T00:00Z"}])),
+        "1 event(s) without a valid id cannot be applied or acknowledged (the others were): "
         "FieldTypeError: events[0]: field 'id' expected a UUID, got 'x'",
         id="bad-event-id",
     ),
@@ -409,7 +417,7 @@ async def test_malformed_payload_is_a_dead_letter(plant: Any, payload: bytes, re
     assert letter.topic == hub.topics.events("st-1")
     assert letter.station_id == "st-1"
     assert letter.payload_size == len(payload)
-    assert letter.payload == payload[:MAX_PAYLOAD_BYTES]
+    assert letter.payload == payload[:DEAD_LETTER_PAYLOAD_BYTES]
     await station.no_ack(0.2)
 
     # The hub keeps working: the next good batch is acked.
@@ -461,7 +469,7 @@ async def test_failed_transaction_is_not_acked_and_the_resend_is(
 ) -> None:
     hub, station = plant, plant.station
     urls = await hub.urls("TEA", 2)
-    real_ingest = web_app.ingest
+    real_ingest = ingest_service.ingest
     calls = 0
 
     async def fail_once(*args: Any, **kwargs: Any) -> IngestReport:
@@ -472,9 +480,9 @@ async def test_failed_transaction_is_not_acked_and_the_resend_is(
             raise RuntimeError("database went away")  # ...which then rolls back
         return report
 
-    monkeypatch.setattr(web_app, "ingest", fail_once)
+    monkeypatch.setattr(ingest_service, "ingest", fail_once)
     batch = station.publish(*(station.commission(u) for u in urls))
-    await wait_for_condition(lambda: hub.runtime.ingest.stats.failures == 1)
+    await wait_for_condition(lambda: hub.runtime.ingest.worker.stats.failures == 1)
     await station.no_ack(0.3)
     assert await states(hub, urls) == ["generated", "generated"]
     assert await events(hub) == {}

@@ -7,38 +7,59 @@ import pytest
 from hub.domain.lifecycle import ACTIVATED, State, Step, transition
 from hub.errors import TransitionRefused
 
+S, T = State, Step
 ALLOWED = [
-    (State.GENERATED, Step.COMMISSIONING, State.COMMISSIONED),
-    (State.COMMISSIONED, Step.PACKING, State.PACKED),
-    (State.COMMISSIONED, Step.SHIPPING, State.SHIPPED),
-    (State.PACKED, Step.SHIPPING, State.SHIPPED),
+    (S.GENERATED, T.COMMISSIONING, S.COMMISSIONED),
+    (S.COMMISSIONED, T.PACKING, S.PACKED),
+    (S.PACKED, T.UNPACKING, S.COMMISSIONED),
+    (S.COMMISSIONED, T.SHIPPING, S.SHIPPED),
+    (S.PACKED, T.SHIPPING, S.SHIPPED),
+    (S.SHIPPED, T.RECEIVING, S.RECEIVED),
+    (S.SHIPPED, T.CONSUMING, S.CONSUMED),
+    (S.RECEIVED, T.CONSUMING, S.CONSUMED),
+    (S.GENERATED, T.VOIDING, S.VOID),
+    (S.COMMISSIONED, T.VOIDING, S.VOID),
+    (S.PACKED, T.VOIDING, S.VOID),
+    *((s, T.RECALLING, S.RECALLED) for s in (S.COMMISSIONED, S.PACKED, S.SHIPPED)),
+    *((s, T.RECALLING, S.RECALLED) for s in (S.RECEIVED, S.CONSUMED)),
+    *((s, T.DECOMMISSIONING, S.DECOMMISSIONED) for s in (S.COMMISSIONED, S.PACKED)),
+    *((s, T.DECOMMISSIONING, S.DECOMMISSIONED) for s in (S.SHIPPED, S.RECEIVED)),
+    *((s, T.DECOMMISSIONING, S.DECOMMISSIONED) for s in (S.CONSUMED, S.RECALLED)),
+    # Inspecting is a look: it is allowed everywhere and changes nothing.
+    *((s, T.INSPECTING, s) for s in State),
 ]
 
 NEVER_READ = "not commissioned: never read on a production line"
-REFUSED = [
-    (State.COMMISSIONED, Step.COMMISSIONING, "already commissioned (duplicate label?)"),
-    (State.PACKED, Step.COMMISSIONING, "code is packed"),
-    (State.SHIPPED, Step.COMMISSIONING, "already shipped"),
-    (State.RECEIVED, Step.COMMISSIONING, "already shipped"),
-    (State.CONSUMED, Step.COMMISSIONING, "already shipped"),
-    (State.VOID, Step.COMMISSIONING, "code is void"),
-    (State.RECALLED, Step.COMMISSIONING, "code is recalled"),
-    (State.DECOMMISSIONED, Step.COMMISSIONING, "code is decommissioned"),
-    (State.GENERATED, Step.PACKING, NEVER_READ),
-    (State.PACKED, Step.PACKING, "already packed in another case or pallet"),
-    (State.SHIPPED, Step.PACKING, "already shipped"),
-    (State.RECEIVED, Step.PACKING, "already shipped"),
-    (State.CONSUMED, Step.PACKING, "already shipped"),
-    (State.VOID, Step.PACKING, "code is void"),
-    (State.RECALLED, Step.PACKING, "code is recalled"),
-    (State.DECOMMISSIONED, Step.PACKING, "code is decommissioned"),
-    (State.GENERATED, Step.SHIPPING, NEVER_READ),
-    (State.SHIPPED, Step.SHIPPING, "already shipped"),
-    (State.RECEIVED, Step.SHIPPING, "already shipped"),
-    (State.CONSUMED, Step.SHIPPING, "already shipped"),
-    (State.VOID, Step.SHIPPING, "code is void"),
-    (State.RECALLED, Step.SHIPPING, "code is recalled"),
-    (State.DECOMMISSIONED, Step.SHIPPING, "code is decommissioned"),
+# The refusals with a reason of their own; every other refusal says "code is <state>".
+SPECIAL = [
+    (S.COMMISSIONED, T.COMMISSIONING, "already commissioned (duplicate label?)"),
+    (S.PACKED, T.COMMISSIONING, "already commissioned and packed (duplicate label?)"),
+    (S.SHIPPED, T.COMMISSIONING, "already shipped"),
+    (S.RECEIVED, T.COMMISSIONING, "already shipped"),
+    (S.CONSUMED, T.COMMISSIONING, "already shipped"),
+    (S.GENERATED, T.PACKING, NEVER_READ),
+    (S.PACKED, T.PACKING, "already packed in another case or pallet"),
+    (S.SHIPPED, T.PACKING, "already shipped"),
+    (S.RECEIVED, T.PACKING, "already shipped"),
+    (S.CONSUMED, T.PACKING, "already shipped"),
+    (S.COMMISSIONED, T.UNPACKING, "not packed in a case or pallet"),
+    (S.GENERATED, T.SHIPPING, NEVER_READ),
+    (S.SHIPPED, T.SHIPPING, "already shipped"),
+    (S.RECEIVED, T.SHIPPING, "already shipped"),
+    (S.CONSUMED, T.SHIPPING, "already shipped"),
+    (S.RECEIVED, T.RECEIVING, "already received"),
+    (S.CONSUMED, T.CONSUMING, "already consumed (redeemed)"),
+    (S.RECALLED, T.RECALLING, "already recalled"),
+    (S.GENERATED, T.RECALLING, "never commissioned: void the label instead"),
+    (S.VOID, T.VOIDING, "already void"),
+]
+_allowed = {(s, step) for s, step, _ in ALLOWED}
+_special = {(s, step) for s, step, _ in SPECIAL}
+REFUSED = SPECIAL + [
+    (s, step, f"code is {s.value}")
+    for step in Step
+    for s in State
+    if (s, step) not in _allowed and (s, step) not in _special
 ]
 
 

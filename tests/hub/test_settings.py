@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import ConfigError
+from hub.errors import HubConfigError
 from hub.settings import Settings, load_settings
 
 KEY_B64 = base64.b64encode(bytes(range(32))).decode()
@@ -24,7 +24,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def config_error(**kwargs: object) -> str:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(HubConfigError) as caught:
         load_settings(**kwargs)  # type: ignore[arg-type]
     return str(caught.value)
 
@@ -140,7 +140,7 @@ def test_bad_code_key_in_file_and_environment(tmp_path: Path) -> None:
 
 
 def test_no_keys_names_the_command_that_makes_one() -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(HubConfigError) as caught:
         load_settings().keyring()
     assert str(caught.value) == (
         "No code keys configured: set code_keys in the config file or "
@@ -160,7 +160,7 @@ def test_no_keys_names_the_command_that_makes_one() -> None:
 )
 def test_keyring_configuration_errors(overrides: dict[str, object], message: str) -> None:
     settings = load_settings(overrides=overrides)
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(HubConfigError) as caught:
         settings.keyring()
     assert str(caught.value) == message
 

@@ -594,6 +594,25 @@ STRICT: list[tuple[Message, bytes, type[MessageError], str]] = [
         FieldTypeError,
         "events[1]: field 'at' expected a UTC offset in '2024-05-01 08:00'",
     ),
+    # Times that would overflow on conversion to UTC, or that only a broken clock gives.
+    (
+        EventBatch,
+        changed(EVENTS, ("events", 0, "at"), "0001-01-01T00:00:00+01:00"),
+        FieldTypeError,
+        "events[0]: field 'at' expected a time from 2000 to 2099, got '0001-01-01T00:00:00+01:00'",
+    ),
+    (
+        EventBatch,
+        changed(EVENTS, ("events", 0, "at"), "9999-12-31T23:59:59-01:00"),
+        FieldTypeError,
+        "events[0]: field 'at' expected a time from 2000 to 2099, got '9999-12-31T23:59:59-01:00'",
+    ),
+    (
+        EventBatch,
+        changed(EVENTS, ("sent_at",), "1970-01-01T00:00:00Z"),
+        FieldTypeError,
+        "events: field 'sent_at' expected a time from 2000 to 2099, got '1970-01-01T00:00:00Z'",
+    ),
     (
         Status,
         changed(STATUS, ("at",), "yesterday"),
@@ -781,7 +800,7 @@ SHORT = st.text(CHARS, min_size=1, max_size=64)
 OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 TIMES = st.builds(
     lambda dt, ms, tz: dt.replace(microsecond=ms * 1000, tzinfo=tz),
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30)),
     st.integers(0, 999),
     OFFSETS,
 )

@@ -1,7 +1,7 @@
-"""MQTT for the hub: paho in its own thread, messages handed to asyncio, acks after commit.
+"""The hub's MQTT connection: paho in its own thread, messages handed to asyncio.
 
-Connection, subscription and dispatch are separate: ``HubMqtt`` owns the paho client and
-only moves messages between threads; ``IngestWorker`` batches them into transactions.
+``HubMqtt`` owns the paho client and only moves messages between threads and publishes;
+``hub.ingest.service`` batches the messages into transactions and acks after commit.
 """
 
 from __future__ import annotations
@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.errors import ConfigError, UnavailableError
-from hub.ingest import IngestReport
+from hub.errors import HubConfigError, UnavailableError
 from protocols.broker import BrokerAddress
 from protocols.messages import Ack, Command
 from protocols.topics import Channel, Topics
@@ -62,7 +59,7 @@ class HubMqtt:
             await asyncio.wait_for(self.connected.wait(), within)
         except TimeoutError:
             await self.stop()
-            raise ConfigError(f"Cannot reach the MQTT broker at {self.address.url}") from None
+            raise HubConfigError(f"Cannot reach the MQTT broker at {self.address.url}") from None
 
     async def stop(self) -> None:
         self._client.disconnect()
@@ -136,75 +133,3 @@ class HubMqtt:
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.queue.put_nowait, (msg.topic, bytes(msg.payload)))
-
-
-@dataclass
-class IngestStats:
-    messages: int = 0
-    transactions: int = 0
-    applied: int = 0
-    refused: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    failures: int = 0
-
-
-class IngestWorker:
-    """Drains the queue into transactions of up to ``max_messages`` messages."""
-
-    def __init__(
-        self,
-        queue: asyncio.Queue[Message],
-        apply: Callable[[list[Message]], Awaitable[IngestReport]],
-        publish_ack: Callable[[Ack], None],
-        max_messages: int,
-        linger: float,
-    ) -> None:
-        self.queue = queue
-        self.apply = apply
-        self.publish_ack = publish_ack
-        self.max_messages = max_messages
-        self.linger = linger
-        self.stats = IngestStats()
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.linger
-            while len(batch) < self.max_messages:
-                remaining = deadline - loop.time()
-                try:
-                    batch.append(
-                        self.queue.get_nowait()
-                        if remaining <= 0
-                        else await asyncio.wait_for(self.queue.get(), remaining)
-                    )
-                except (asyncio.QueueEmpty, TimeoutError):
-                    break
-            await self.process(batch)
-
-    async def process(self, batch: list[Message]) -> None:
-        self.stats.messages += len(batch)
-        await self._apply(batch)
-
-    async def _apply(self, batch: list[Message]) -> None:
-        try:
-            report = await self.apply(batch)
-        except Exception:
-            self.stats.failures += 1
-            if len(batch) == 1:
-                # Not acked: the station keeps the events and sends them again.
-                log.exception("ingest failed for a message on %s", batch[0][0][:120])
-                return
-            log.warning("ingest of %d messages failed; retrying one by one", len(batch))
-            for message in batch:
-                await self._apply([message])
-            return
-        self.stats.transactions += 1
-        self.stats.applied += report.applied
-        self.stats.refused += report.refused
-        self.stats.duplicates += report.duplicates
-        self.stats.dead_letters += report.dead_letters
-        for ack in report.acks:
-            self.publish_ack(ack)

@@ -9,7 +9,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from hub.errors import ConfigError
+from hub.errors import HubConfigError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def _mosquitto() -> str:
     if found is None and Path("/usr/sbin/mosquitto").exists():
         found = "/usr/sbin/mosquitto"
     if found is None:
-        raise ConfigError(
+        raise HubConfigError(
             "No mqtt_url configured and mosquitto is not installed for the embedded broker: "
             "install it (apt-get install mosquitto) or set mqtt_url"
         )
@@ -64,11 +64,13 @@ class EmbeddedBroker:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
             except OSError:
                 if self._proc.returncode is not None:
-                    raise ConfigError(
+                    raise HubConfigError(
                         f"embedded mosquitto exited with {self._proc.returncode}"
                     ) from None
                 if asyncio.get_running_loop().time() > deadline:
-                    raise ConfigError(f"embedded mosquitto did not listen on {self.port}") from None
+                    raise HubConfigError(
+                        f"embedded mosquitto did not listen on {self.port}"
+                    ) from None
                 await asyncio.sleep(0.05)
                 continue
             writer.close()

@@ -1,0 +1,1 @@
+"""MQTT ingestion: station events applied in transactions, acked after commit."""

@@ -1,0 +1,28 @@
+"""SQLAlchemy models, one module per area; the code table is the current-state projection of
+the event log.
+
+Schema changes go through alembic (hub/migrations); keep these modules and the newest
+migration in step (tests/hub/test_migrations.py compares them). A new module must be imported
+here so that its tables are part of ``Base.metadata``.
+"""
+
+from hub.models.base import Base, BigId
+from hub.models.codes import Code, CodeBatch, CodeKeyCounter
+from hub.models.events import DeadLetter, Event, ScanLog
+from hub.models.master import Dealer, Product, Station
+from hub.models.orders import Order
+
+__all__ = [
+    "Base",
+    "BigId",
+    "Code",
+    "CodeBatch",
+    "CodeKeyCounter",
+    "DeadLetter",
+    "Dealer",
+    "Event",
+    "Order",
+    "Product",
+    "ScanLog",
+    "Station",
+]
