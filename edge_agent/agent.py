@@ -22,7 +22,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.settings import EdgeSettings
 from edge_agent.tracker import Decision, ItemTracker
 from edge_agent.uplink import MqttUplink
-from protocols.codes import parse_code
+from protocols.codes import check_code
 from protocols.errors import CodeError
 from protocols.messages import MAX_CODE_TEXT, Command, CommissionEvent, WorkOrder, new_event_id
 
@@ -294,8 +294,8 @@ def _is_code(text: str) -> bool:
     if not 0 < len(text) <= MAX_CODE_TEXT:
         return False
     try:
-        parse_code(text)
-    except (CodeError, ValueError):  # ValueError: urllib on a malformed URL, e.g. "https://[x"
+        check_code(text)
+    except CodeError:
         return False
     return True
 

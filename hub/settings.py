@@ -24,7 +24,7 @@ from protocols.errors import KeyConfigError
 from protocols.topics import Topics
 
 ENV_PREFIX = "YIMA_HUB_"
-Role = Literal["admin", "warehouse"]
+Role = Literal["admin", "operator", "warehouse", "dealer", "inspector", "store"]
 
 
 class Settings(BaseModel):
@@ -159,4 +159,19 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise HubConfigError(f"Invalid hub settings:\n{exc}") from None
+        raise HubConfigError(f"Invalid hub settings:\n{describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem: the setting and what is wrong, never the value given.
+
+    pydantic's own text shows (a shortened) input, which for a code key is most of the key,
+    and names a dict entry by its key, which for ``tokens`` is the bearer token itself.
+    """
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        loc = [str(part) for part in error["loc"]]
+        if loc and loc[0] == "tokens" and len(loc) > 1:
+            loc[1] = "<a token>"
+        lines.append(f"  {'.'.join(loc) or 'settings'}: {error['msg']}")
+    return "\n".join(lines)

@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.domain.lifecycle import State, Step, sources, transition
-from hub.errors import ConflictError, InvalidRequestError, TransitionRefused
-from hub.models import Code, Event, Order
+from hub.domain import gate, rules
+from hub.domain.lifecycle import State, Step
+from hub.errors import ConflictError, InvalidRequestError
+from hub.models import Code, Event, Order, Product
 from hub.registry import dealer_by_code
 from hub.timeutil import utcnow
-from protocols.codes import Keyring, parse_code
+from protocols.codes import Keyring, check_code
 from protocols.errors import CodeError, ForgedCodeError, ProtocolError
 from protocols.messages import check_event_id
 
@@ -98,50 +99,44 @@ async def ship(
     }
     for text in codes:
         try:
-            ref = parse_code(text)
-            keyring.open(ref.serial)
+            checked = check_code(text, keyring)
         except ForgedCodeError:
             refused.append({"code": text[:80], "reason": "forged code (fails the keyed check)"})
             continue
         except CodeError as exc:
             refused.append({"code": text[:80], "reason": f"malformed code: {exc}"})
             continue
-        code = await session.scalar(select(Code).where(Code.serial == ref.serial.value))
-        if code is None:
-            refused.append({"code": ref.serial.value, "reason": "unknown code"})
-            continue
-        if code.id in ship_ids:
-            refused.append({"code": code.serial, "reason": "listed twice in this shipment"})
-            continue
-        why = _why_not_shippable(code.state)
-        if why is not None:
-            refused.append({"code": code.serial, "reason": why})
-            continue
-        # Claim the code with a conditional UPDATE, not read-then-write: of two shipments
-        # racing for one code, the second finds it no longer shippable and refuses it.
-        claimed: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-            update(Code)
-            .where(Code.id == code.id, Code.state.in_(_SHIPPABLE))
-            .values(activation)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:
-            state = await session.scalar(select(Code.state).where(Code.id == code.id))
-            why = _why_not_shippable(state or "") or "shipped by a concurrent shipment"
-            refused.append({"code": code.serial, "reason": why})
-            continue
-        contents = await _contents(session, code.id)
-        if contents:
-            # Contents shipped on their own earlier keep their first activation.
+        row = (
             await session.execute(
-                update(Code)
-                .where(Code.id.in_(contents), Code.state.in_(_SHIPPABLE))
-                .values(activation)
-                .execution_options(synchronize_session=False)
+                select(Code.id, Code.serial, Product.gtin)
+                .join(Product, Product.id == Code.product_id)
+                .where(Code.serial == checked.serial)
             )
-        ship_ids.append(code.id)
+        ).first()
+        if row is None:
+            refused.append({"code": checked.serial, "reason": "unknown code"})
+            continue
+        code_id, serial, product_gtin = row
+        why = rules.gtin_mismatch(checked.gtin, product_gtin, serial)
+        if why is not None:
+            refused.append({"code": serial, "reason": why})
+            continue
+        if code_id in ship_ids:
+            refused.append({"code": serial, "reason": "listed twice in this shipment"})
+            continue
+        # The gate claims the code with a conditional UPDATE, not read-then-write: of two
+        # shipments racing for one code, the second finds it no longer shippable.
+        moved = await gate.move(session, Step.SHIPPING, [code_id], activation)
+        if not moved.complete:
+            refused.append({"code": serial, "reason": moved.refused[code_id]})
+            continue
+        contents = await _contents(session, code_id)
+        # Contents shipped on their own earlier keep their first activation: the gate
+        # leaves them alone, which is what is wanted here.
+        await gate.move(session, Step.SHIPPING, contents, activation)
+        ship_ids.append(code_id)
         ship_ids.extend(contents)
-        activated.append(code.serial)
+        activated.append(serial)
 
     if activated:
         order.state = "shipped"
@@ -160,17 +155,6 @@ async def ship(
         )
     )
     return result
-
-
-_SHIPPABLE = tuple(sorted(state.value for state in sources(Step.SHIPPING)))
-
-
-def _why_not_shippable(state: str) -> str | None:
-    try:
-        transition(state, Step.SHIPPING)
-    except (TransitionRefused, ValueError) as exc:
-        return str(exc)
-    return None
 
 
 async def _contents(session: AsyncSession, parent_id: int) -> list[int]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.domain.verdict import Judgement, Verdict, judge
 from hub.models import Code, Product, ScanLog, Station
 from hub.timeutil import as_utc
-from protocols.codes import Keyring, parse_code
+from protocols.codes import Keyring, check_code, parse_code
 from protocols.errors import CodeError, ForgedCodeError
 
 
@@ -67,19 +67,18 @@ async def _judge(
     session: AsyncSession, keyring: Keyring, text: str, threshold: int, now: datetime
 ) -> VerifyResult:
     try:
-        ref = parse_code(text)
-    except CodeError as exc:
-        return VerifyResult(Verdict.UNKNOWN, f"malformed code: {exc}")
-    serial = ref.serial.value
-    try:
-        keyring.open(ref.serial)
+        checked = check_code(text, keyring)
     except ForgedCodeError:
         # No database lookup for a serial we never sealed.
+        serial = _serial_of(text)
         return VerifyResult(Verdict.UNKNOWN, "not issued by this brand", serial)
+    except CodeError as exc:
+        return VerifyResult(Verdict.UNKNOWN, f"malformed code: {exc}")
+    serial = checked.serial
     matches = [Code.serial == serial]
-    if ref.gtin is not None:
+    if checked.gtin is not None:
         # A label with another product's GTIN is not a scan of this code: leave its count alone.
-        matches.append(Code.product_id.in_(select(Product.id).where(Product.gtin == ref.gtin)))
+        matches.append(Code.product_id.in_(select(Product.id).where(Product.gtin == checked.gtin)))
     row = (
         await session.execute(
             update(Code)
@@ -93,7 +92,7 @@ async def _judge(
         )
     ).first()
     if row is None:
-        if ref.gtin is not None and await session.scalar(
+        if checked.gtin is not None and await session.scalar(
             select(Code.id).where(Code.serial == serial)
         ):
             return VerifyResult(Verdict.UNKNOWN, _GTIN_MISMATCH, serial)
@@ -122,6 +121,11 @@ async def _judge(
         "scan_count": scan_count,
     }
     return VerifyResult(judgement.verdict, judgement.reason, serial, info, code_id)
+
+
+def _serial_of(text: str) -> str:
+    """The serial of a text that passed the format check (for the scan log)."""
+    return parse_code(text).serial.value
 
 
 def _iso(moment: datetime | None) -> str | None:

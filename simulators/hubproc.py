@@ -55,7 +55,8 @@ def start_hub(
     """Run ``yima-hub serve``; stop it on exit. A fresh code key and admin token unless
     given (a restarted hub must get the same ones back)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    token = token or secrets.token_urlsafe(16)
+    # Hex: a token that starts with "-" would read as an option on a command line.
+    token = token or secrets.token_hex(16)
     secret = code_secret or secrets.token_bytes(32)
     env = dict(os.environ)
     env["YIMA_HUB_CODE_KEYS"] = json.dumps({"0": base64.b64encode(secret).decode()})

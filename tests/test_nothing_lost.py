@@ -44,7 +44,7 @@ def test_hub_killed_mid_ingest_loses_nothing(
         "mqtt_url": broker_url,
         "topic_prefix": topic_prefix,
         "code_secret": secrets.token_bytes(32),
-        "token": secrets.token_urlsafe(16),
+        "token": secrets.token_hex(16),
     }
     with start_hub(hub_dir, **same) as hub:
         admin = hub.client

@@ -277,6 +277,32 @@ class _Parsed:
     refusals: list[Rejection]  # events refused before applying: invalid, or ids reused
 
 
+def _without_id_clashes(batch: EventBatch) -> tuple[EventBatch, list[Rejection]]:
+    """One event per id: exact repeats inside a message count once; an id given to events
+    with different contents applies none of them (which one did the station mean?)."""
+    by_id: dict[str, list[StationEvent]] = defaultdict(list)
+    for e in batch.events:
+        by_id[e.id].append(e)
+    if all(len(same) == 1 for same in by_id.values()):
+        return batch, []
+    kept: list[StationEvent] = []
+    clashes: list[Rejection] = []
+    for event_id, same in by_id.items():
+        first = same[0].as_dict()
+        if all(e.as_dict() == first for e in same[1:]):
+            kept.append(same[0])
+        else:
+            clashes.append(
+                Rejection(
+                    event_id,
+                    f"event id {event_id} was given to {len(same)} different events in one "
+                    "message: none applied (give every event its own id)",
+                )
+            )
+    kept.sort(key=batch.events.index)
+    return EventBatch(batch.station_id, batch.sent_at, tuple(kept)), clashes
+
+
 def _code_texts(event: StationEvent) -> tuple[str, ...]:
     return (event.code,) if isinstance(event, CommissionEvent) else (event.parent, *event.children)
 
@@ -333,6 +359,8 @@ async def ingest(
                 f"(the others were): {type(first).__name__}: {first}",
                 payload,
             )
+        batch, clashes = _without_id_clashes(batch)
+        refusals.extend(clashes)
         parsed.append(_Parsed(topic, station_id, payload, batch, refusals))
 
     station_ids = {p.station_id for p in parsed} | {s for _, s, _ in statuses}
@@ -340,6 +368,7 @@ async def ingest(
         s.id: s for s in await session.scalars(select(Station).where(Station.id.in_(station_ids)))
     }
     all_ids = [e.id for p in parsed for e in p.batch.events]
+    all_ids += [r.id for p in parsed for r in p.refusals]
     recorded: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
     for part in chunks(list(set(all_ids)), _IN_CHUNK):
         rows = await session.execute(

@@ -177,7 +177,8 @@ GOOD = {"id": "7d0f3d5e-1c1e-4b8e-9d55-3f1c2b7a9e01", "order": "SO-1", "dealer":
         ({**GOOD, "codes": "abc"}, "body.codes: Input should be a valid array"),
         (
             {**GOOD, "codes": [1, 2]},
-            "body.codes[0]: Input should be a valid string; body.codes[1]: Input should be a valid string",
+            "body.codes[0]: Input should be a valid string; "
+            "body.codes[1]: Input should be a valid string",
         ),
         (
             {**GOOD, "codes": []},

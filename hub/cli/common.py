@@ -1,0 +1,24 @@
+"""What the command groups share: a session on the configured database."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.db import create_engine, sessionmaker, upgrade
+from hub.settings import Settings
+
+T = TypeVar("T")
+
+
+async def in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the configured database (migrated first)."""
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with sessionmaker(engine)() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
