@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
+import pwd
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,6 +37,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the broker's process before exec: ask Linux for SIGTERM when the hub dies, even
+    by SIGKILL, so an embedded broker never outlives its hub."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 class EmbeddedBroker:
     def __init__(self) -> None:
         self.port = 0
@@ -50,6 +66,9 @@ class EmbeddedBroker:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             "max_queued_messages 100000\n"
+            # Run as the hub's own user: a broker started by root would otherwise switch to
+            # the mosquitto user, which clears the parent-death signal set below.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
         )
         self._proc = await asyncio.create_subprocess_exec(
             binary,
@@ -57,6 +76,7 @@ class EmbeddedBroker:
             str(conf),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = asyncio.get_running_loop().time() + within
         while True:

@@ -189,6 +189,8 @@ class CodeKey:
         self._feistel = Feistel96(_derive(secret, b"yima/v1/serial/key=%d" % key_id))
         # ECB as the raw block function of a PRF over one block per serial, as in _feistel.
         pin_key = _derive(secret, b"yima/v1/pin/key=%d" % key_id)
+        # A one-way name of the secret: the hub stores it to catch a wrong key at start-up.
+        self.fingerprint = _derive(secret, b"yima/v1/fingerprint/key=%d" % key_id).hex()
         self._pin_cipher = Cipher(algorithms.AES(pin_key), modes.ECB())  # noqa: S305
 
     def __repr__(self) -> str:  # never show the secret
@@ -278,6 +280,10 @@ class Keyring:
     @classmethod
     def from_secrets(cls, secrets: Mapping[int, bytes], active_key_id: int) -> Keyring:
         return cls((CodeKey(k, s) for k, s in secrets.items()), active_key_id)
+
+    @property
+    def keys(self) -> list[CodeKey]:
+        return [self._keys[k] for k in sorted(self._keys)]
 
     def key(self, key_id: int) -> CodeKey:
         try:

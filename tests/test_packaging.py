@@ -70,3 +70,18 @@ def test_console_scripts_point_at_main_functions() -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert f"usage: {name}" in proc.stdout
+
+
+def test_yima_runs_commands_where_it_was_called(tmp_path: Path) -> None:
+    """``./yima yima-hub codes export 2 -o batch2.csv`` writes beside the caller, not into
+    the repository."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "yima"), "python", "-c", "import os; print(os.getcwd())"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path)

@@ -18,6 +18,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
 from hub.cli import codes, db, keys, master, serve
 from hub.errors import HubError
 from hub.settings import Settings, load_settings
@@ -55,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     # given before it with their defaults.
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, argparse.SUPPRESS)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do"
+    )
     for group in GROUPS:
         group.register(commands, common)
     return parser
@@ -78,8 +83,26 @@ def main(argv: list[str] | None = None) -> int:
     except (HubError, ProtocolError) as exc:
         print(f"yima-hub: {exc}", file=sys.stderr)
         return 2
+    except DBAPIError as exc:
+        # Database down, wrong role or database name: the driver's own words, in one line.
+        cause = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        print(f"yima-hub: cannot use the database {_database(args)}: {cause}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Listening problems are reported by serve itself: what is left is the database.
+        print(f"yima-hub: cannot use the database {_database(args)}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _database(args: argparse.Namespace) -> str:
+    """The database URL in use, password hidden, for an error message."""
+    url = args.database_url or os.environ.get("YIMA_HUB_DATABASE_URL") or "(configured)"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(configured)"
 
 
 def run_async(coroutine: Any) -> Any:

@@ -19,7 +19,9 @@ from hub.settings import Settings
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     codes = commands.add_parser("codes", parents=[common], help="code batches")
-    actions = codes.add_subparsers(dest="codes_action", required=True, metavar="ACTION")
+    actions = codes.add_subparsers(
+        dest="codes_action", required=True, metavar="ACTION", help="what to do with codes"
+    )
     generate = actions.add_parser("generate", parents=[common], help="create a batch of new codes")
     generate.add_argument("--product", required=True, help="product SKU")
     generate.add_argument("--count", required=True, type=int, help="how many codes")
@@ -44,7 +46,7 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         )
         return batch.id
 
-    batch_id = asyncio.run(in_session(settings, generate))
+    batch_id = asyncio.run(in_session(settings, generate, keyring))
     print(f"batch {batch_id}: {args.count} {args.kind} codes for {args.product}")
     return 0
 
@@ -64,5 +66,5 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
             async for rows in batches.export_rows(session, keyring, args.batch, resolver):
                 writer.writerows(rows)
 
-    asyncio.run(in_session(settings, write))
+    asyncio.run(in_session(settings, write, keyring))
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.errors import HubConfigError
 from hub.settings import Settings
 from hub.web.app import create_app
 from hub.web.keys import RUNTIME
@@ -34,7 +35,12 @@ async def serve_forever(settings: Settings) -> None:
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise HubConfigError(
+                f"Cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            ) from None
         port = runner.addresses[0][1]
         runtime = app[RUNTIME]
         runtime.public_base = settings.public_base(port)

@@ -9,6 +9,7 @@ here so that its tables are part of ``Base.metadata``.
 from hub.models.base import Base, BigId
 from hub.models.codes import Code, CodeBatch, CodeKeyCounter
 from hub.models.events import DeadLetter, Event, ScanLog
+from hub.models.keys import CodeKeyFingerprint
 from hub.models.master import Dealer, Product, Station
 from hub.models.orders import Order
 
@@ -18,6 +19,7 @@ __all__ = [
     "Code",
     "CodeBatch",
     "CodeKeyCounter",
+    "CodeKeyFingerprint",
     "DeadLetter",
     "Dealer",
     "Event",

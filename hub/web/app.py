@@ -8,6 +8,7 @@ from aiohttp import web
 
 from hub.db import create_engine, sessionmaker, upgrade
 from hub.ingest.service import IngestService
+from hub.keycheck import check_keys
 from hub.settings import Settings
 from hub.web import admin, consumer, ops, pda
 from hub.web.api import ENDPOINTS, TAGS, Api
@@ -24,8 +25,12 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     app[SESSIONS] = sessionmaker(engine)
-    yield
-    await engine.dispose()
+    try:
+        async with app[SESSIONS]() as session, session.begin():
+            await check_keys(session, app[KEYRING])
+        yield
+    finally:
+        await engine.dispose()
 
 
 async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
