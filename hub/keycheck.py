@@ -29,7 +29,7 @@ async def check_keys(session: AsyncSession, keyring: Keyring) -> None:
         ],
     )
     rows = await session.execute(select(CodeKeyFingerprint.key_id, CodeKeyFingerprint.fingerprint))
-    known = {key_id: fingerprint for key_id, fingerprint in rows}
+    known = {row.key_id: row.fingerprint for row in rows}
     for key in keyring.keys:
         if known.get(key.key_id) != key.fingerprint:
             raise HubConfigError(

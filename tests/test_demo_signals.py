@@ -62,4 +62,8 @@ async def test_demo_cleans_up_on_a_signal(tmp_path: Path, how: signal.Signals) -
             break
         await asyncio.sleep(0.1)
     assert processes_under(tmp_path) == []
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("yima-")] == []
+    assert leftovers(tmp_path) == []
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith("yima-")]
