@@ -286,3 +286,9 @@ def test_no_error_contains_a_secret(
     out = capsys.readouterr()
     assert out.err.startswith("yima-hub: ")
     assert secret not in out.err + out.out
+
+
+def test_the_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "hub.example.toml"
+    settings = load_settings(example)
+    assert (settings.port, settings.mqtt_url, settings.code_keys) == (8080, None, {})
