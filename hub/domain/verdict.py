@@ -11,8 +11,10 @@ from hub.domain.lifecycle import ACTIVATED, State
 class Verdict(enum.StrEnum):
     NOT_ACTIVATED = "not_activated"
     UNKNOWN = "unknown"
-    SUSPICIOUS = "suspicious"
-    GENUINE = "genuine"
+    SUSPICIOUS = "suspicious"  # probably a copied code: the signals say why
+    GENUINE = "genuine"  # activated, first scans, consistent
+    GENUINE_RESCANNED = "genuine_rescanned"  # this client verified it before
+    RECALLED = "recalled"
 
 
 @dataclass(frozen=True)
