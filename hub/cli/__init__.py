@@ -9,7 +9,6 @@ commands that need none, such as ``keys new``). Global options (``--config``,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -103,7 +102,3 @@ def _database(args: argparse.Namespace) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(configured)"
-
-
-def run_async(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)

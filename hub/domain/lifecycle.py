@@ -13,7 +13,6 @@ goes through the same check.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 
 from hub.errors import TransitionRefused
 
@@ -112,8 +111,3 @@ def transition(current: str, step: Step) -> State:
     if why is not None:
         raise TransitionRefused(why)
     return target(step) or State(current)
-
-
-def steps_from(state: State) -> Iterable[Step]:
-    """Every step that may apply to a code in ``state`` (for menus and documentation)."""
-    return (step for step, (allowed, _) in _ALLOWED.items() if state in allowed)

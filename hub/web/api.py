@@ -33,7 +33,6 @@ Handler = Callable[..., Awaitable[Any]]
 
 # The roles of the hub. Admin may call everything; the others only what names them.
 ROLES = ("admin", "operator", "warehouse", "dealer", "inspector", "store")
-PUBLIC: tuple[str, ...] = ()  # no role needed: consumers, partners' public resolver, ops
 
 
 class Body(BaseModel):

@@ -49,9 +49,9 @@ def get_json(url: str) -> tuple[int, dict[str, object]]:
         return response.status, json.loads(response.read())
 
 
-async def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    stderr = (tmp_path / "stderr.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
+async def start_serve(tmp_path: Path, stderr: Any) -> asyncio.subprocess.Process:
+    """``yima-hub serve`` on a free port with the embedded broker; stdout is piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "hub",
@@ -63,6 +63,11 @@ async def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
     )
+
+
+async def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    stderr = (tmp_path / "stderr.log").open("wb")
+    process = await start_serve(tmp_path, stderr)
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
@@ -203,18 +208,7 @@ def mosquitto_pids(marker: Path) -> set[int]:
 
 
 async def test_the_embedded_broker_dies_with_a_killed_hub(tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub",
-        "serve",
-        "--port",
-        "0",
-        cwd=ROOT,
-        env=hub_env(tmp_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_serve(tmp_path, asyncio.subprocess.DEVNULL)
     assert process.stdout is not None
     line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
     assert LISTENING.match(line.strip()), line
