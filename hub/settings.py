@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +43,21 @@ class Settings(BaseModel):
     )
     topic_prefix: str = Field("", description="Topic prefix shared with the stations")
     share_group: str = Field("hub", description="Shared-subscription group of the hub processes")
+    mqtt_client_id: str | None = Field(
+        None,
+        description="MQTT client id of this hub process. With a stable id the broker keeps the "
+        "hub's session, so events published while the hub is down are queued for it. Default: "
+        "derived from the host name, topic prefix, share group and HTTP port; with port 0 a "
+        "random id and a clean session (a hub that cannot be told apart from the next one "
+        "must not leave a session behind that keeps taking its share of the events)",
+        max_length=128,
+    )
+    mqtt_session_expiry_s: int = Field(
+        86_400,
+        ge=0,
+        description="How long the broker keeps this hub's session after it disconnects "
+        "(used with a stable client id; 0 makes every connection a clean session)",
+    )
     host: str = Field("127.0.0.1", description="HTTP listen address")
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0 picks a free one)")
     resolver_url: str | None = Field(
@@ -99,6 +116,17 @@ class Settings(BaseModel):
             return Keyring.from_secrets(secrets, self.active_key_id)
         except KeyConfigError as exc:
             raise HubConfigError(str(exc)) from None
+
+    def mqtt_session(self) -> tuple[str | None, int]:
+        """(client id, session expiry): a stable id keeps a persistent session; ``None``
+        means a random id and a clean session."""
+        if self.mqtt_client_id:
+            return self.mqtt_client_id, self.mqtt_session_expiry_s
+        if self.port == 0:
+            return None, 0
+        identity = f"{self.topic_prefix}|{self.share_group}|{self.port}".encode()
+        digest = hashlib.sha256(identity).hexdigest()[:10]
+        return f"yima-hub-{socket.gethostname()[:40]}-{digest}", self.mqtt_session_expiry_s
 
     def public_base(self, bound_port: int | None = None) -> str:
         if self.resolver_url:

@@ -12,6 +12,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -28,7 +29,14 @@ Message = tuple[str, bytes]
 class HubMqtt:
     """Subscribes to every station's events (shared) and status; publishes acks."""
 
-    def __init__(self, address: BrokerAddress, topics: Topics, share_group: str) -> None:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        topics: Topics,
+        share_group: str,
+        client_id: str | None = None,
+        session_expiry_s: int = 0,
+    ) -> None:
         self.address = address
         self.topics = topics
         self.share_group = share_group
@@ -36,9 +44,13 @@ class HubMqtt:
         self.connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._auth_failed = False
+        # A stable client id with a session expiry makes the broker keep the hub's session
+        # (its subscriptions and the QoS 1 messages published meanwhile) across a restart;
+        # the stations' outboxes stay the guarantee for anything the broker drops.
+        self.session_expiry_s = session_expiry_s
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"yima-hub-{uuid.uuid4().hex[:10]}",
+            client_id=client_id or f"yima-hub-{uuid.uuid4().hex[:10]}",
             protocol=mqtt.MQTTv5,
         )
         if address.username:
@@ -53,7 +65,15 @@ class HubMqtt:
 
     async def start(self, within: float = 15.0) -> None:
         self._loop = asyncio.get_running_loop()
-        self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.session_expiry_s
+        self._client.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=30,
+            clean_start=self.session_expiry_s == 0,
+            properties=properties,
+        )
         self._client.loop_start()
         try:
             await asyncio.wait_for(self.connected.wait(), within)

@@ -130,7 +130,14 @@ class IngestService:
         try:
             address = BrokerAddress.parse(url)  # settings validated a configured URL at load
             self.mqtt_url = address.url
-            self.mqtt = HubMqtt(address, settings.topics, settings.share_group)
+            client_id, session_expiry_s = settings.mqtt_session()
+            self.mqtt = HubMqtt(
+                address,
+                settings.topics,
+                settings.share_group,
+                client_id=client_id,
+                session_expiry_s=session_expiry_s,
+            )
             await self.mqtt.start()
         except BaseException:
             await self.stop()
