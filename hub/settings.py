@@ -82,6 +82,12 @@ class Settings(BaseModel):
     ingest_linger_ms: int = Field(
         20, ge=0, description="How long ingestion waits to fill a transaction"
     )
+    dead_letter_max_rows: int = Field(
+        10_000, ge=1, description="Most dead letters kept; the oldest go first"
+    )
+    dead_letter_retention_days: int = Field(
+        30, ge=1, description="Dead letters older than this are deleted"
+    )
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted"
     )

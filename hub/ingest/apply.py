@@ -18,10 +18,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain import gate, rules
@@ -64,6 +64,21 @@ class _CodeRow:
     state: str
     sku: str
     gtin: str | None
+
+
+async def prune_dead_letters(
+    session: AsyncSession, now: datetime, keep_rows: int, keep_days: int
+) -> int:
+    """Keep dead letters bounded: at most ``keep_rows``, none older than ``keep_days``.
+    Junk on the events topic must not be able to fill the disk."""
+    newest_dropped = (
+        select(DeadLetter.id).order_by(DeadLetter.id.desc()).offset(keep_rows).limit(1)
+    ).scalar_subquery()
+    by_count = await session.execute(delete(DeadLetter).where(DeadLetter.id <= newest_dropped))
+    by_age = await session.execute(
+        delete(DeadLetter).where(DeadLetter.received_at < now - timedelta(days=keep_days))
+    )
+    return int(by_count.rowcount or 0) + int(by_age.rowcount or 0)  # type: ignore[attr-defined]
 
 
 class _Refused(Exception):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.errors import UnavailableError
-from hub.ingest.apply import IngestReport, ingest
+from hub.ingest.apply import IngestReport, ingest, prune_dead_letters
 from hub.ingest.mqtt import HubMqtt, Message
 from hub.mosquitto import EmbeddedBroker
 from hub.settings import Settings
@@ -153,8 +153,17 @@ class IngestService:
 
     async def apply(self, batch: list[Message]) -> IngestReport:
         """One transaction; the acks it returns are published only after it commits."""
+        now = utcnow()
         async with self.sessions() as session, session.begin():
-            return await ingest(session, self.keyring, self.settings.topics, batch, utcnow())
+            report = await ingest(session, self.keyring, self.settings.topics, batch, now)
+            if report.dead_letters:
+                await prune_dead_letters(
+                    session,
+                    now,
+                    self.settings.dead_letter_max_rows,
+                    self.settings.dead_letter_retention_days,
+                )
+            return report
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from hub.models import DeadLetter
 from hub.settings import load_settings
 from hub.web.app import create_app
 from hub.web.keys import SESSIONS
@@ -80,3 +81,22 @@ def _end_session(broker_url: str, client_id: str) -> None:
     client.loop_start()
     client.disconnect()
     client.loop_stop()
+
+
+async def test_dead_letters_are_capped_and_the_newest_kept(
+    aiohttp_client: Any,
+    database_url: str,
+    broker_url: str,
+    hub_settings_factory: Any,
+    station_factory: Any,
+) -> None:
+    """Junk on the events topic cannot fill the disk: past the cap the oldest go first."""
+    settings = hub_settings_factory(database_url, broker_url, dead_letter_max_rows=3)
+    hub = await furnish(await start_hub(aiohttp_client, settings), station_factory)
+    for n in range(6):
+        hub.station.publish_raw(b"junk %d" % n)
+    url = (await hub.urls("TEA", 1))[0]
+    await hub.station.send(hub.station.commission(url))  # published after the junk
+
+    letters = await hub.rows(select(DeadLetter.payload).order_by(DeadLetter.id))
+    assert [row[0] for row in letters] == [b"junk 3", b"junk 4", b"junk 5"]
