@@ -20,9 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
+from edge_agent.alarms import Alarms
 from edge_agent.errors import ConfigError, EdgeError
 from edge_agent.interfaces import FrameSource
-from edge_agent.settings import EdgeSettings, SimCameraSettings, load_settings
+from edge_agent.settings import EdgeSettings, load_settings
+from edge_agent.sources import open_source
 
 logger = logging.getLogger(__name__)
 
@@ -45,27 +47,9 @@ def read_codes(path: Path, column: str) -> list[str]:
         raise ConfigError(f"Cannot read codes file {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def build_source(settings: EdgeSettings) -> FrameSource:
-    """The camera the settings name: the synthetic conveyor, a device, a file or a stream."""
-    if settings.source == "sim":
-        sim = settings.sim
-        assert sim is not None  # the settings validator requires [sim] for source = "sim"
-        return _synthetic(sim)
-    from edge_agent.camera import OpenCVSource
-
-    return OpenCVSource(settings.source, queue_size=settings.frame_queue)
-
-
-def _synthetic(sim: SimCameraSettings) -> FrameSource:
-    # Imported here: a real station need not install the simulator's dependencies (segno).
-    from simulators.camera import SyntheticConveyor
-
-    codes = read_codes(sim.codes_csv, sim.column)
-    if not codes:
-        raise ConfigError(f"Codes file {str(sim.codes_csv)!r} has no {sim.column!r} values")
-    return SyntheticConveyor(
-        codes, fps=sim.fps, step=sim.step, pitch=sim.pitch, seed=sim.seed, realtime=sim.realtime
-    )
+def build_source(settings: EdgeSettings, alarms: Alarms | None = None) -> FrameSource:
+    """The camera the settings name (see :mod:`edge_agent.sources`)."""
+    return open_source(settings, alarms)
 
 
 def _run(args: argparse.Namespace) -> int:

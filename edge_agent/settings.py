@@ -69,6 +69,35 @@ class SimCameraSettings(_Section):
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
+class CameraSettings(_Section):
+    width: int | None = Field(
+        default=None, ge=16, le=16384, description="Frame width to ask the camera for, pixels."
+    )
+    height: int | None = Field(
+        default=None, ge=16, le=16384, description="Frame height to ask the camera for, pixels."
+    )
+    fps: float | None = Field(
+        default=None, gt=0, le=1000, description="Frame rate to ask the camera for."
+    )
+    exposure: float | None = Field(
+        default=None, description="Exposure in the driver's unit (V4L2: 100 µs steps)."
+    )
+    watchdog_timeout: PositiveSeconds = Field(
+        default=5.0,
+        description="A live camera silent this long raises the camera_silent alarm and is "
+        "opened again, seconds.",
+    )
+    reopen_delay: PositiveSeconds = Field(
+        default=1.0, description="Wait between attempts to open a failed camera, seconds."
+    )
+    folder_fps: float = Field(
+        default=0.0,
+        ge=0,
+        description="Pace of an image-folder source (0: as fast as decoding takes them).",
+    )
+    loop: bool = Field(default=False, description="Start an image folder over at its end.")
+
+
 class EdgeSettings(_Section):
     station_id: str = Field(
         description="This station's id: its MQTT topics and the source of its events."
@@ -94,8 +123,11 @@ class EdgeSettings(_Section):
     )
     source: int | str = Field(
         default="sim",
-        description='Camera: "sim" for the synthetic conveyor, a device index, or a video '
-        "file path / stream URL.",
+        description="Camera: a device index, a video file, a folder of images, a stream URL "
+        '(rtsp://, http://) or a registered source name ("sim": the synthetic conveyor).',
+    )
+    camera: CameraSettings = Field(
+        default_factory=CameraSettings, description="Camera properties and watchdog."
     )
     frame_queue: int = Field(
         default=2, ge=1, le=100, description="Captured frames waiting for decode; more are dropped."

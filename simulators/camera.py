@@ -19,6 +19,7 @@ import numpy as np
 import segno
 
 from edge_agent.interfaces import Frame, Image
+from edge_agent.settings import EdgeSettings
 from protocols.codes import CodeKey, CodeKind, code_url
 
 WIDTH = 1280
@@ -257,3 +258,20 @@ class SyntheticConveyor:
 
     def close(self) -> None:
         self._closed = True
+
+
+def open_conveyor(settings: EdgeSettings) -> SyntheticConveyor:
+    """The ``sim`` camera source (entry point ``yima.frame_sources``): the synthetic conveyor
+    over the codes of the config's ``[sim]`` table."""
+    from edge_agent.cli import read_codes
+    from edge_agent.errors import ConfigError
+
+    sim = settings.sim
+    if sim is None:
+        raise ConfigError('source = "sim" needs a [sim] table with codes_csv')
+    codes = read_codes(sim.codes_csv, sim.column)
+    if not codes:
+        raise ConfigError(f"Codes file {str(sim.codes_csv)!r} has no {sim.column!r} values")
+    return SyntheticConveyor(
+        codes, fps=sim.fps, step=sim.step, pitch=sim.pitch, seed=sim.seed, realtime=sim.realtime
+    )
