@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain import gate, rules
 from hub.domain.lifecycle import State, Step, why_not
 from hub.models import Code, DeadLetter, Event, Product, Station
 from hub.sql import chunks
-from protocols.codes import CheckedCode, CodeKind, Keyring, check_code
+from protocols.codes import CheckedCode, CodeKind, Keyring, check_codes
 from protocols.errors import CodeError, ForgedCodeError, MessageError, TopicError
 from protocols.messages import (
     MAX_ACK_IDS,
@@ -44,6 +44,14 @@ from protocols.topics import Channel, Topics
 
 log = logging.getLogger(__name__)
 _IN_CHUNK = 500
+_CODES = Code.__table__
+# Core statements run as one executemany, without the ORM's bulk bookkeeping per row.
+_SET_COMMISSIONED_AT = (
+    update(_CODES)
+    .where(_CODES.c.id == bindparam("b_id"))
+    .values(commissioned_at=bindparam("b_at"))
+)
+_INSERT_EVENTS = insert(Event.__table__)
 DEAD_LETTER_PAYLOAD_BYTES = 4096  # enough to see what went wrong; the size is kept apart
 
 
@@ -81,6 +89,14 @@ async def prune_dead_letters(
     return int(by_count.rowcount or 0) + int(by_age.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def _why_not(text: str, result: CheckedCode | CodeError) -> CheckedCode | str:
+    if isinstance(result, ForgedCodeError):
+        return f"forged code (fails the keyed check): {text[:80]!r}"
+    if isinstance(result, CodeError):
+        return f"malformed code: {result}"
+    return result
+
+
 class _Refused(Exception):
     pass
 
@@ -90,6 +106,7 @@ class _Commission:
     event: CommissionEvent
     row: _CodeRow
     station_id: str
+    contents: dict[str, Any]
 
 
 class _Transaction:
@@ -125,17 +142,19 @@ class _Transaction:
         """Every check of a code text, once per text: the checked code, or why not."""
         checked = self._checked.get(text)
         if checked is None:
-            try:
-                checked = check_code(text, self.keyring)
-            except ForgedCodeError:
-                checked = f"forged code (fails the keyed check): {text[:80]!r}"
-            except CodeError as exc:
-                checked = f"malformed code: {exc}"
-            self._checked[text] = checked
+            self.check_all([text])
+            checked = self._checked[text]
         return checked
+
+    def check_all(self, texts: Sequence[str]) -> None:
+        """Check the texts not checked yet, with the keyed check in bulk."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._checked]
+        for text, result in zip(new, check_codes(new, self.keyring), strict=True):
+            self._checked[text] = _why_not(text, result)
 
     async def load_codes(self, texts: Sequence[str]) -> None:
         """Fetch the rows of every code that passed the checks: forged ones cost no query."""
+        self.check_all(texts)
         serials = {c.serial for c in map(self.check, texts) if isinstance(c, CheckedCode)}
         wanted = [s for s in serials if s not in self.codes]
         for part in chunks(wanted, _IN_CHUNK):
@@ -162,7 +181,9 @@ class _Transaction:
             raise _Refused(f"{role}: {why}")
         return row
 
-    def commission(self, station_id: str, event: CommissionEvent) -> None:
+    def commission(
+        self, station_id: str, event: CommissionEvent, contents: dict[str, Any]
+    ) -> None:
         """Check one commissioning; it is written with the next flush."""
         row = self.resolve(event.code, "code")
         why = rules.wrong_product(event.sku, row.sku, row.serial)
@@ -172,7 +193,7 @@ class _Transaction:
         if why is not None:
             raise _Refused(f"code {row.serial}: {why}")
         row.state = State.COMMISSIONED.value  # later events in this transaction see it
-        self.pending.append(_Commission(event, row, station_id))
+        self.pending.append(_Commission(event, row, station_id, contents))
 
     async def flush(self) -> None:
         """Write the pending commissionings through the gate, one UPDATE per work order."""
@@ -194,19 +215,16 @@ class _Transaction:
         if moved:
             # Not a state change (the gate made that): each code's own read time.
             await self.session.execute(
-                update(Code),
-                [
-                    {"id": c.row.id, "commissioned_at": c.event.at}
-                    for c in pending
-                    if c.row.id in moved
-                ],
+                _SET_COMMISSIONED_AT,
+                [{"b_id": c.row.id, "b_at": c.event.at} for c in pending if c.row.id in moved],
             )
         for c in pending:
             if c.row.id in refused:
                 # Taken by another hub process since we read it: say so, keep its real state.
-                self.record(c.station_id, c.event, f"code {c.row.serial}: {refused[c.row.id]}")
+                why = f"code {c.row.serial}: {refused[c.row.id]}"
+                self.record(c.station_id, c.event, why, c.contents)
             else:
-                self.record(c.station_id, c.event, None)
+                self.record(c.station_id, c.event, None, c.contents)
 
     async def aggregate(self, station_id: str, event: AggregateEvent) -> None:
         """Pack the children into the parent, all or nothing."""
@@ -246,7 +264,13 @@ class _Transaction:
         for child in children:
             child.state = State.PACKED.value
 
-    def record(self, station_id: str, event: StationEvent, reason: str | None) -> None:
+    def record(
+        self,
+        station_id: str,
+        event: StationEvent,
+        reason: str | None,
+        contents: dict[str, Any] | None = None,
+    ) -> None:
         self.event_rows.append(
             {
                 "id": event.id,
@@ -256,7 +280,7 @@ class _Transaction:
                 "recorded_at": self.now,
                 "outcome": "applied" if reason is None else "refused",
                 "reason": None if reason is None else reason[:300],
-                "payload": event.as_dict(),
+                "payload": event.as_dict() if contents is None else contents,
             }
         )
         if reason is None:
@@ -452,19 +476,19 @@ async def ingest(
             recorded[event.id] = ("pending", None, contents)
             try:
                 if isinstance(event, CommissionEvent):
-                    work.commission(station_id, event)
+                    work.commission(station_id, event, contents)
                     continue  # recorded when the pending commissionings are flushed
                 await work.aggregate(station_id, event)
             except _Refused as exc:
                 await work.flush()  # keep the event log in the order events arrived
-                work.record(station_id, event, str(exc))
+                work.record(station_id, event, str(exc), contents)
             else:
-                work.record(station_id, event, None)
+                work.record(station_id, event, None, contents)
     await work.flush()
     _settle_duplicates(work)
 
     if work.event_rows:
-        await session.execute(insert(Event), work.event_rows)
+        await session.execute(_INSERT_EVENTS, work.event_rows)
     for station_id in sorted(set(work.applied) | set(work.rejected)):
         work.report.acks.extend(
             split_ack(

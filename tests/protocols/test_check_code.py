@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.codes import CodeKind, Keyring, check_code, code_url, parse_code
+from protocols.codes import CodeKind, Keyring, check_code, check_codes, code_url, parse_code
 from protocols.errors import (
     CodeError,
     CodeFormatError,
@@ -144,3 +144,43 @@ def test_any_bytes_give_a_code_or_a_code_error(data: bytes) -> None:
     except CodeError:
         return
     assert checked.identity is not None
+
+
+TWO_KEYS = Keyring.from_secrets({0: secrets.token_bytes(32), 3: secrets.token_bytes(32)}, 3)
+SOME_CODES = [
+    *(TWO_KEYS.key(0).seal(CodeKind.ITEM, n).value for n in range(3)),
+    *(TWO_KEYS.key(3).seal(CodeKind.CASE, n).value for n in range(3)),
+    OTHER.active.seal(CodeKind.ITEM, 1).value,  # forged: another brand's key
+    KEYRING.key(0).seal(CodeKind.ITEM, 1).value,
+]
+
+
+def _one_by_one(text: str | bytes) -> tuple[str, object]:
+    try:
+        checked = check_code(text, TWO_KEYS)
+    except CodeError as exc:
+        return type(exc).__name__, str(exc)
+    return "ok", (checked.serial, checked.kind, checked.gtin)
+
+
+def _in_bulk(result: object) -> tuple[str, object]:
+    if isinstance(result, CodeError):
+        return type(result).__name__, str(result)
+    return "ok", (result.serial, result.kind, result.gtin)  # type: ignore[attr-defined]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(SOME_CODES),
+            st.sampled_from(SOME_CODES).map(lambda s: s[:-1] + ("0" if s[-1] != "0" else "1")),
+            st.text(max_size=30),
+            st.binary(max_size=30),
+        ),
+        max_size=20,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_bulk_check_answers_what_one_by_one_checks_answer(texts: list[str | bytes]) -> None:
+    """check_codes runs the keyed check in one cipher pass, with the same outcomes, in order."""
+    assert [_in_bulk(r) for r in check_codes(texts, TWO_KEYS)] == [_one_by_one(t) for t in texts]
