@@ -91,6 +91,21 @@ class Settings(BaseModel):
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted"
     )
+    login_token_hours: float = Field(
+        12, gt=0, le=24 * 90, description="How long a token from POST /api/v1/login is valid"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords in a row before a user is locked for a while"
+    )
+    login_lock_minutes: float = Field(
+        15, gt=0, description="How long a user stays locked after too many wrong passwords"
+    )
+    audit_retention_days: int = Field(
+        365, ge=1, description="Audit entries older than this are deleted by the cleanup job"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per record; json: JSON lines"
+    )
 
     @field_validator("mqtt_url")
     @classmethod

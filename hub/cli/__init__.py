@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from hub.cli import codes, db, keys, master, serve
+from hub.cli import codes, db, keys, master, serve, users
 from hub.errors import HubError
 from hub.settings import Settings, load_settings
 from protocols.errors import ProtocolError
 
-GROUPS: tuple[ModuleType, ...] = (serve, db, keys, master, codes)
+GROUPS: tuple[ModuleType, ...] = (serve, db, keys, master, codes, users)
 Run = Callable[[argparse.Namespace, Any], int]
 
 

@@ -12,8 +12,10 @@ from hub.models.events import DeadLetter, Event, ScanLog
 from hub.models.keys import CodeKeyFingerprint
 from hub.models.master import Dealer, Product, Station
 from hub.models.orders import Order
+from hub.models.users import AuditEntry, LoginToken, User
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "BigId",
     "Code",
@@ -23,8 +25,10 @@ __all__ = [
     "DeadLetter",
     "Dealer",
     "Event",
+    "LoginToken",
     "Order",
     "Product",
     "ScanLog",
     "Station",
+    "User",
 ]

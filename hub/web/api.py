@@ -25,14 +25,15 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from hub.domain.access import ROLES
 from hub.errors import InvalidRequestError, MalformedRequestError, NotFoundError
 from hub.web.keys import PRINCIPAL
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[Any]]
 
-# The roles of the hub. Admin may call everything; the others only what names them.
-ROLES = ("admin", "operator", "warehouse", "dealer", "inspector", "store")
+# The roles of the hub (hub.domain.access). Admin may call everything; the others only
+# what names them.
 
 
 class Body(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.domain.access import Principal
 from hub.ingest.service import IngestService
 from hub.settings import Settings
 from protocols.codes import Keyring
@@ -24,19 +25,10 @@ class Runtime:
         return None if self.ingest is None else self.ingest.mqtt_url
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a role, and the record that role is scoped to (a dealer's code, a
-    store's code) when it is scoped. ``subject`` names the caller in the audit log."""
-
-    role: str
-    subject: str
-    scope: str | None = None
-    details: dict[str, str] = field(default_factory=dict)
-
-
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", Keyring)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 RUNTIME = web.AppKey("runtime", Runtime)
 PRINCIPAL = web.RequestKey("principal", Principal)
+
+__all__ = ["KEYRING", "PRINCIPAL", "RUNTIME", "SESSIONS", "SETTINGS", "Principal", "Runtime"]

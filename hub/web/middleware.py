@@ -19,8 +19,9 @@ from hub.errors import (
     RateLimitedError,
     UnavailableError,
 )
+from hub.users import LoginRefused, principal_for_login_token
 from hub.web.api import ForbiddenError, UnauthenticatedError, UnsupportedMediaError, json_response
-from hub.web.keys import PRINCIPAL, SETTINGS, Principal
+from hub.web.keys import PRINCIPAL, SESSIONS, SETTINGS, Principal
 from hub.web.pages import not_found_page, pick_language
 from protocols.errors import CapacityError
 
@@ -30,6 +31,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Most specific first: the first class the error is an instance of decides.
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnauthenticatedError, 401),
+    (LoginRefused, 401),
     (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -105,12 +107,14 @@ def token_fingerprint(token: str) -> str:
     return "token:" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
-def principal_for_token(request: web.Request, token: str) -> Principal | None:
-    """The caller a bearer token names, from the configured static tokens."""
+async def principal_for_token(request: web.Request, token: str) -> Principal | None:
+    """The caller a bearer token names: a static token of the settings (the bootstrap and
+    automation path, never scoped), else a live login token of an active user."""
     for known, role in request.app[SETTINGS].tokens.items():
         if hmac.compare_digest(known.encode(), token.encode()):
             return Principal(role=role, subject=token_fingerprint(known))
-    return None
+    async with request.app[SESSIONS]() as session:
+        return await principal_for_login_token(session, token)
 
 
 @web.middleware
@@ -119,7 +123,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         token = header.removeprefix("Bearer ").strip()
-        principal = principal_for_token(request, token) if token else None
+        principal = await principal_for_token(request, token) if token else None
         if principal is None:
             raise UnauthenticatedError("Missing or unknown bearer token")
         request[PRINCIPAL] = principal
