@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.decode import decode_image
+from edge_agent.decode import Decoder
 from edge_agent.errors import DecodeError
 from edge_agent.interfaces import CountsDrops, Frame, FrameSource, Uplink
 from edge_agent.outbox import Outbox
@@ -75,6 +75,7 @@ class EdgeAgent:
             remember=settings.remember_codes,
             is_known=self.outbox.has_code,
         )
+        self.decoder = Decoder(settings.decode_options())
         self.uplink = uplink_factory(settings, self.outbox, self.handle_command)
         self._on_duplicate = on_duplicate
         wo = settings.work_order
@@ -129,9 +130,7 @@ class EdgeAgent:
         if paused:
             return Decision()
         try:
-            reads = decode_image(
-                frame.image, self.settings.decoder, symbologies=self.settings.symbologies
-            )
+            reads = self.decoder.decode(frame.image)
         except DecodeError as exc:
             with self._state:
                 self._bad_frames += 1

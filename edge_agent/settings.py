@@ -33,7 +33,14 @@ from pydantic import (
     model_validator,
 )
 
-from edge_agent.decode import DEFAULT_BACKEND, check_symbologies
+from edge_agent.decode import (
+    DEFAULT_BACKEND,
+    RETRIES,
+    UNION,
+    DecodeOptions,
+    backends_for,
+    check_symbologies,
+)
 from edge_agent.errors import ConfigError, DecodeError
 from protocols.broker import BrokerAddress
 from protocols.errors import TopicError
@@ -98,6 +105,27 @@ class CameraSettings(_Section):
     loop: bool = Field(default=False, description="Start an image folder over at its end.")
 
 
+class DecodeSettings(_Section):
+    roi: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="Part of the frame to search: [left, top, width, height] in pixels.",
+    )
+    max_side: int | None = Field(
+        default=None, ge=32, description="Downscale frames whose longest side is larger, pixels."
+    )
+    retry: Literal["never", "if_none", "always"] = Field(
+        default="never",
+        description="Preprocessing retries: never (line speed), if_none (when a frame reads "
+        "nothing; costly on a belt with gaps), always.",
+    )
+    retries: tuple[str, ...] = Field(
+        default=RETRIES, description=f"Retry passes, in order: some of {', '.join(RETRIES)}."
+    )
+    time_budget_ms: float | None = Field(
+        default=None, gt=0, description="No new retry pass starts after this long on a frame."
+    )
+
+
 class EdgeSettings(_Section):
     station_id: str = Field(
         description="This station's id: its MQTT topics and the source of its events."
@@ -132,8 +160,12 @@ class EdgeSettings(_Section):
     frame_queue: int = Field(
         default=2, ge=1, le=100, description="Captured frames waiting for decode; more are dropped."
     )
-    decoder: Literal["zxingcpp", "pyzbar"] = Field(
-        default=DEFAULT_BACKEND, description="Barcode decoder backend."
+    decoder: Literal["zxingcpp", "pyzbar", "union"] = Field(
+        default=DEFAULT_BACKEND,
+        description="Barcode decoder: zxingcpp, pyzbar, or union (both, reads merged).",
+    )
+    decode: DecodeSettings = Field(
+        default_factory=DecodeSettings, description="Region of interest, downscale, retries."
     )
     # Yima prints its URLs as QR codes. Looking for nothing else is several times faster
     # (bench/RESULTS.md) and keeps 1-D and Micro QR false reads out of the line.
@@ -204,7 +236,11 @@ class EdgeSettings(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> EdgeSettings:
         try:
-            check_symbologies(self.decoder, self.symbologies)
+            if self.decoder == UNION:
+                self.decode_options().wanted()
+            else:
+                check_symbologies(self.decoder, self.symbologies)
+            self.decode_options()
         except DecodeError as exc:
             raise ValueError(str(exc)) from None
         if self.source == "sim" and self.sim is None:
@@ -215,6 +251,18 @@ class EdgeSettings(_Section):
                 f"reconnect_min_delay ({self.reconnect_min_delay})"
             )
         return self
+
+    def decode_options(self) -> DecodeOptions:
+        d = self.decode
+        return DecodeOptions(
+            backends=backends_for(self.decoder),
+            symbologies=self.symbologies,
+            roi=d.roi,
+            max_side=d.max_side,
+            retries=d.retries,
+            retry=d.retry,
+            time_budget_ms=d.time_budget_ms,
+        )
 
     @property
     def topics(self) -> Topics:

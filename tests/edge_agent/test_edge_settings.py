@@ -113,7 +113,7 @@ BASE = 'station_id = "s1"\noutbox_path = "o.sqlite3"\nsource = "/dev/video0"\n'
         ),
         (
             'decoder = "opencv"\n',
-            ["  decoder: Input should be 'zxingcpp' or 'pyzbar' (got 'opencv')"],
+            ["  decoder: Input should be 'zxingcpp', 'pyzbar' or 'union' (got 'opencv')"],
         ),
         (
             "batch_size = 501\n",
@@ -217,3 +217,26 @@ def test_bad_broker_urls(url: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
         broker_address(url)
     assert str(info.value) == message
+
+
+def test_union_decoder_and_decode_options(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        BASE
+        + 'decoder = "union"\nsymbologies = ["QRCODE", "DATAMATRIX"]\n'
+        + '[decode]\nroi = [0, 100, 1280, 400]\nretry = "if_none"\ntime_budget_ms = 8\n',
+    )
+    options = load_settings(path).decode_options()
+    assert options.backends == ("zxingcpp", "pyzbar")
+    assert options.wanted() == {"zxingcpp": ("DATAMATRIX", "QRCODE"), "pyzbar": ("QRCODE",)}
+    assert (options.roi, options.retry, options.time_budget_ms) == (
+        (0, 100, 1280, 400),
+        "if_none",
+        8,
+    )
+
+
+def test_bad_decode_options_fail_at_start_up(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + '[decode]\nretries = ["magic"]\n')
+    with pytest.raises(ConfigError, match=r"Unknown retries \['magic'\]"):
+        load_settings(path)
