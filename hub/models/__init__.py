@@ -10,7 +10,17 @@ from hub.models.base import Base, BigId
 from hub.models.codes import Code, CodeBatch, CodeKeyCounter
 from hub.models.events import DeadLetter, Event, ScanLog
 from hub.models.keys import CodeKeyFingerprint
-from hub.models.master import Dealer, Product, Station
+from hub.models.master import (
+    Dealer,
+    DealerRegion,
+    Document,
+    Lot,
+    LotMaterial,
+    Product,
+    Station,
+    Store,
+    Warehouse,
+)
 from hub.models.orders import Order
 from hub.models.users import AuditEntry, LoginToken, User
 
@@ -24,11 +34,17 @@ __all__ = [
     "CodeKeyFingerprint",
     "DeadLetter",
     "Dealer",
+    "DealerRegion",
+    "Document",
     "Event",
     "LoginToken",
+    "Lot",
+    "LotMaterial",
     "Order",
     "Product",
     "ScanLog",
     "Station",
+    "Store",
     "User",
+    "Warehouse",
 ]

@@ -28,6 +28,23 @@ class CodeBatch(Base):
     count: Mapped[int]
     with_pin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # 卡序号 printed for a human: prefix + (seq_start + seq - 1), zero-padded to seq_width.
+    seq_prefix: Mapped[str | None] = mapped_column(String(16))
+    seq_start: Mapped[int] = mapped_column(BigInteger, server_default="1")
+    seq_width: Mapped[int] = mapped_column(server_default="0")
+    # Pallets may carry an SSCC: extension digit + GS1 company prefix, serial reference
+    # counted from sscc_start.
+    sscc_prefix: Mapped[str | None] = mapped_column(String(17))
+    sscc_start: Mapped[int | None] = mapped_column(BigInteger)
+    # The generation job: queued -> running -> done | cancelled | failed; ``generated``
+    # codes exist (seq 1..generated), written in short transactions, so a restarted hub
+    # resumes at generated + 1.
+    status: Mapped[str] = mapped_column(String(16), server_default="done")
+    generated: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    error: Mapped[str | None] = mapped_column(String(500))
+    owner: Mapped[str | None] = mapped_column(String(64), comment="process running the job")
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
 
 
 class Code(Base):
@@ -36,9 +53,11 @@ class Code(Base):
         UniqueConstraint("batch_id", "seq"),
         Index("ix_codes_state", "state"),
         Index("ix_codes_parent_id", "parent_id"),
+        Index("ix_codes_sscc", "sscc", unique=True),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     serial: Mapped[str] = mapped_column(String(20), unique=True)
+    sscc: Mapped[str | None] = mapped_column(String(18))
     batch_id: Mapped[int] = mapped_column(ForeignKey("code_batches.id"))
     seq: Mapped[int] = mapped_column(comment="卡序号: position inside the generation batch, from 1")
     kind: Mapped[str] = mapped_column(String(10))

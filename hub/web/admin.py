@@ -1,4 +1,5 @@
-"""The brand's back-office audience: products, stations, dealers, code batches, commands."""
+"""The brand's back-office audience: stations, code batches, commands (master data is in
+hub/web/master.py)."""
 
 from __future__ import annotations
 
@@ -22,26 +23,6 @@ api = Api("admin", "The brand's back office: master data, code batches, stations
 Sku = Field(min_length=1, max_length=64, description="The brand's product code (SKU)")
 # Database ids are 64-bit: a longer number names nothing (404, not a 500).
 RecordId = Field(ge=1, le=2**63 - 1)
-
-
-class ProductIn(Body):
-    sku: str = Sku
-    name: str = Field(min_length=1, max_length=200)
-    gtin: str | None = Field(None, max_length=14, description="GTIN-8/12/13/14, stored as GTIN-14")
-
-
-class ProductOut(Out):
-    sku: str
-    name: str
-    gtin: str | None
-
-
-@api.post("/api/v1/products", body=ProductIn, response=ProductOut, status=201, errors=(409,))
-async def add_product(request: web.Request, body: ProductIn) -> ProductOut:
-    """Add a product."""
-    async with request.app[SESSIONS]() as session, session.begin():
-        product = await registry.create_product(session, body.sku, body.name, body.gtin)
-    return ProductOut(sku=product.sku, name=product.name, gtin=product.gtin)
 
 
 class StationIn(Body):
@@ -117,26 +98,6 @@ async def send_command(request: web.Request, params: StationParams, body: Comman
         raise UnavailableError("MQTT is not running")
     service.publish_command(command)
     return CommandOut(id=command.id, station_id=params.station_id, command=body.command)
-
-
-class DealerIn(Body):
-    code: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    region: str = Field(min_length=1, max_length=100)
-
-
-class DealerOut(Out):
-    code: str
-    name: str
-    region: str
-
-
-@api.post("/api/v1/dealers", body=DealerIn, response=DealerOut, status=201, errors=(409,))
-async def add_dealer(request: web.Request, body: DealerIn) -> DealerOut:
-    """Add a dealer."""
-    async with request.app[SESSIONS]() as session, session.begin():
-        dealer = await registry.create_dealer(session, body.code, body.name, body.region)
-    return DealerOut(code=dealer.code, name=dealer.name, region=dealer.region)
 
 
 class BatchIn(Body):

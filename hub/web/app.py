@@ -10,14 +10,14 @@ from hub.db import create_engine, sessionmaker, upgrade
 from hub.ingest.service import IngestService
 from hub.keycheck import check_keys
 from hub.settings import Settings
-from hub.web import admin, consumer, ops, pda, users
+from hub.web import admin, consumer, master, ops, pda, users
 from hub.web.api import ENDPOINTS, TAGS, Api
 from hub.web.keys import KEYRING, RUNTIME, SESSIONS, SETTINGS, Runtime
 from hub.web.middleware import auth_middleware, error_middleware, security_headers
 from protocols.codes import Keyring
 
 # Every audience's endpoints; a new audience module adds its Api here.
-AUDIENCES: tuple[Api, ...] = (consumer.api, pda.api, admin.api, ops.api, users.api)
+AUDIENCES: tuple[Api, ...] = (consumer.api, pda.api, admin.api, ops.api, users.api, master.api)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
