@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
 import re
 import socket
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -73,8 +75,38 @@ class Settings(BaseModel):
     tokens: dict[str, Role] = Field(
         default_factory=dict, description="API bearer tokens and their role"
     )
-    suspicious_scan_threshold: int = Field(
-        5, ge=1, description="More consumer scans than this make an activated code 'suspicious'"
+    copied_code_clients: int = Field(
+        3,
+        ge=2,
+        description="This many different people (device cookie or network) verifying one "
+        "activated code make it 'suspicious' (a copied code)",
+    )
+    max_travel_kmh: float = Field(
+        800.0,
+        gt=0,
+        description="Two people's scans of one code needing more speed than this "
+        "between them are an impossible travel",
+    )
+    min_travel_km: float = Field(
+        150.0,
+        ge=0,
+        description="Scans closer than this are never an impossible travel (IP location noise)",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Networks of reverse proxies whose X-Forwarded-For names the consumer "
+        '(e.g. ["127.0.0.1/32"] behind a local nginx)',
+    )
+    ip_regions: dict[str, str] = Field(
+        default_factory=dict,
+        description="The brand's table of IP networks to administrative division codes "
+        '(e.g. {"36.16.0.0/12" = "330000"}), to place a scan without the browser\'s location',
+    )
+    scan_group_max: int = Field(
+        256, ge=1, description="Most consumer scans written in one database transaction"
+    )
+    time_zone: str = Field(
+        "Asia/Shanghai", description="Time zone of the times on the consumer page"
     )
     ingest_max_messages: int = Field(
         64, ge=1, description="Most MQTT messages applied in one database transaction"
@@ -113,6 +145,35 @@ class Settings(BaseModel):
         if value:
             BrokerAddress.parse(value)  # BrokerUrlError is a ValueError: reported by field
         return value or None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for text in value:
+            ipaddress.ip_network(text, strict=False)  # ValueError names the bad network
+        return value
+
+    @field_validator("ip_regions")
+    @classmethod
+    def _ip_regions(cls, value: dict[str, str]) -> dict[str, str]:
+        for network, region in value.items():
+            ipaddress.ip_network(network, strict=False)
+            if not re.fullmatch(r"\d{2}(\d{2}){0,2}", region):
+                raise ValueError(
+                    f"ip_regions[{network}]: expected a division code of 2, 4 or 6 digits"
+                )
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value[:60]!r}: expected e.g. Asia/Shanghai"
+            ) from None
+        return value
 
     @field_validator("code_keys")
     @classmethod
@@ -176,7 +237,7 @@ def decode_secret(key_id: int, text: str) -> bytes:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_JSON_FIELDS = {"code_keys", "tokens"}
+_JSON_FIELDS = {"code_keys", "tokens", "trusted_proxies", "ip_regions"}
 
 
 def load_settings(

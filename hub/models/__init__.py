@@ -6,6 +6,7 @@ migration in step (tests/hub/test_migrations.py compares them). A new module mus
 here so that its tables are part of ``Base.metadata``.
 """
 
+from hub.models.alerts import Alert
 from hub.models.base import Base, BigId
 from hub.models.codes import Code, CodeBatch, CodeKeyCounter
 from hub.models.events import DeadLetter, Event, ScanLog
@@ -25,6 +26,7 @@ from hub.models.orders import Order
 from hub.models.users import AuditEntry, LoginToken, User
 
 __all__ = [
+    "Alert",
     "AuditEntry",
     "Base",
     "BigId",

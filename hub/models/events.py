@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, BigId
@@ -36,10 +36,23 @@ class ScanLog(Base):
     raw: Mapped[str] = mapped_column(String(512))
     serial: Mapped[str | None] = mapped_column(String(20))
     code_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("codes.id"))
-    verdict: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(300))
     client: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # Who and where, for the copied-code signals (hub.domain.signals).
+    device: Mapped[str | None] = mapped_column(String(32), comment="the page's device cookie")
+    network: Mapped[str | None] = mapped_column(String(48), comment="IPv4 /24 or IPv6 /48")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    place_region: Mapped[str | None] = mapped_column(String(12), comment="division code")
+    place_source: Mapped[str | None] = mapped_column(String(8), comment="gps, picked or ip")
+    denied_earlier: Mapped[bool | None] = mapped_column(
+        Boolean, comment='answered no to "did you scan this before?"'
+    )
+    signals: Mapped[str | None] = mapped_column(
+        String(200), comment="names of the signals this scan raised, comma-separated"
+    )
 
 
 class DeadLetter(Base):

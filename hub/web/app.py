@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hub.db import create_engine, sessionmaker, upgrade
+from hub.domain.signals import Thresholds
 from hub.ingest.service import IngestService
 from hub.keycheck import check_keys
 from hub.settings import Settings
+from hub.verify import Verifier
 from hub.web import admin, consumer, master, ops, pda, users
 from hub.web.api import ENDPOINTS, TAGS, Api
-from hub.web.keys import KEYRING, RUNTIME, SESSIONS, SETTINGS, Runtime
+from hub.web.keys import ENGINE, KEYRING, RUNTIME, SESSIONS, SETTINGS, VERIFIER, Runtime
 from hub.web.middleware import auth_middleware, error_middleware, security_headers
 from protocols.codes import Keyring
 
@@ -24,6 +26,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
+    app[ENGINE] = engine
     app[SESSIONS] = sessionmaker(engine)
     try:
         async with app[SESSIONS]() as session, session.begin():
@@ -31,6 +34,26 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
+
+
+async def _verifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    verifier = Verifier(
+        app[ENGINE],
+        app[KEYRING],
+        Thresholds(
+            distinct_clients=settings.copied_code_clients,
+            max_speed_kmh=settings.max_travel_kmh,
+            min_distance_km=settings.min_travel_km,
+        ),
+        group_max=settings.scan_group_max,
+    )
+    await verifier.start()
+    app[VERIFIER] = verifier
+    try:
+        yield
+    finally:
+        await verifier.stop()
 
 
 async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -54,6 +77,7 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> web.Applic
     app[ENDPOINTS] = []
     app[TAGS] = {}
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_verifier_ctx)
     app.cleanup_ctx.append(_ingest_ctx)
     for audience in AUDIENCES:
         audience.add_to(app)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
+
 from aiohttp import web
 from pydantic import Field
 
+from hub.domain.signals import Place
+from hub.domain.visitors import client_address, is_machine, network_of
 from hub.timeutil import utcnow
-from hub.verify import verify
+from hub.verify import Visit
 from hub.web.api import Api, Out
-from hub.web.keys import KEYRING, RUNTIME, SESSIONS, SETTINGS
+from hub.web.keys import RUNTIME, SETTINGS, VERIFIER
 from hub.web.middleware import wants_json
-from hub.web.pages import pick_language, verdict_page
+from hub.web.pages import pick_language, preview_page, verdict_page
 
 api = Api("consumer", "What a consumer sees when scanning a printed code (HTML or JSON).")
+
+DEVICE_COOKIE = "yima_d"
+DEVICE_COOKIE_AGE = 2 * 365 * 24 * 3600
 
 
 class ProductFacts(Out):
@@ -22,7 +30,9 @@ class ProductFacts(Out):
 
 
 class VerdictOut(Out):
-    verdict: str = Field(description="genuine, not_activated, suspicious or unknown")
+    verdict: str = Field(
+        description="genuine, genuine_rescanned, suspicious, not_activated, recalled or unknown"
+    )
     reason: str
     serial: str | None = None
     state: str | None = None
@@ -35,48 +45,100 @@ class VerdictOut(Out):
     activated_at: str | None = None
     region: str | None = None
     first_scan_at: str | None = None
-    scan_count: int | None = None
+    scan_count: int | None = Field(None, description="Scans of this code, this one included")
+    first_verified_at: str | None = Field(
+        None, description="The first verification after the code was shipped"
+    )
+    first_verified_region: str | None = None
+    signals: list[str] | None = Field(
+        None, description="Names of the copied-code signals this scan raised"
+    )
+
+
+def _device(request: web.Request) -> tuple[str, bool]:
+    """The device cookie, or a new one (True: set it on the response)."""
+    cookie = request.cookies.get(DEVICE_COOKIE, "")
+    if 8 <= len(cookie) <= 32 and cookie.isalnum():
+        return cookie, False
+    return secrets.token_hex(8), True
+
+
+def _place(request: web.Request) -> Place | None:
+    """The browser's location, when the person agreed to share it (``?lat=&lon=``)."""
+    try:
+        lat = float(request.query["lat"])
+        lon = float(request.query["lon"])
+    except (KeyError, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Place(lat, lon, None, "gps")
 
 
 async def _verify(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
+    lang = pick_language(request.query.get("lang"), request.headers.get("Accept-Language"))
+    user_agent = request.headers.get("User-Agent")
+    if is_machine(user_agent):
+        # A link previewer or crawler: no scan, no verdict, nothing logged.
+        return web.Response(text=preview_page(lang), content_type="text/html")
+    trusted = tuple(ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies)
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+    device, new_device = _device(request)
     # Judge the URL as printed (the public base), whatever host the request came through.
     printed = app[RUNTIME].public_base + request.rel_url.path
-    async with app[SESSIONS]() as session, session.begin():
-        result = await verify(
-            session,
-            app[KEYRING],
-            printed,
-            threshold=settings.suspicious_scan_threshold,
-            now=utcnow(),
-            client=request.remote,
-            user_agent=request.headers.get("User-Agent"),
-        )
+    visit = Visit(
+        raw=printed,
+        at=utcnow(),
+        address=address,
+        device=device,
+        network=network_of(address),
+        user_agent=user_agent,
+        place=_place(request),
+    )
+    result = await app[VERIFIER].verify(visit)
     body = VerdictOut.model_validate(result.as_dict()).model_dump(mode="json", exclude_unset=True)
+    response: web.Response
     if wants_json(request):
-        return web.json_response(body)
-    lang = pick_language(request.query.get("lang"), request.headers.get("Accept-Language"))
-    other = request.rel_url.with_query({"lang": "en" if lang == "zh" else "zh"})
-    return web.Response(text=verdict_page(body, lang, str(other)), content_type="text/html")
+        response = web.json_response(body)
+    else:
+        other = request.rel_url.with_query({"lang": "en" if lang == "zh" else "zh"})
+        response = web.Response(
+            text=verdict_page(body, lang, str(other), settings.time_zone),
+            content_type="text/html",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    if new_device:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            device,
+            max_age=DEVICE_COOKIE_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=app[RUNTIME].public_base.startswith("https://"),
+        )
+    return response
 
 
 # HEAD is not a scan: link-preview bots must not inflate the scan count (no HEAD routes).
-@api.get("/c/{serial}", roles=(), response=VerdictOut)
+@api.get("/c/{serial}", roles=(), response=VerdictOut, errors=(503,))
 async def verify_short(request: web.Request) -> web.StreamResponse:
     """Verify a short-form code URL.
 
     Browsers get a zh-CN / en page; ``Accept: application/json`` gets the verdict as JSON.
-    Every call is a scan and is logged.
+    Every call by a person is a scan and is logged; link previewers and crawlers (by user
+    agent) get a page without a verdict and are not counted.
     """
     return await _verify(request)
 
 
-@api.get("/01/{gtin}/21/{serial}", roles=(), response=VerdictOut)
+@api.get("/01/{gtin}/21/{serial}", roles=(), response=VerdictOut, errors=(503,))
 async def verify_digital_link(request: web.Request) -> web.StreamResponse:
     """Verify a GS1 Digital Link code URL.
 
     Browsers get a zh-CN / en page; ``Accept: application/json`` gets the verdict as JSON.
-    Every call is a scan and is logged.
+    Every call by a person is a scan and is logged; link previewers and crawlers (by user
+    agent) get a page without a verdict and are not counted.
     """
     return await _verify(request)

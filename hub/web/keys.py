@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.domain.access import Principal
 from hub.ingest.service import IngestService
 from hub.settings import Settings
+from hub.verify import Verifier
 from protocols.codes import Keyring
 
 
@@ -27,8 +28,10 @@ class Runtime:
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", Keyring)
+ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 RUNTIME = web.AppKey("runtime", Runtime)
+VERIFIER = web.AppKey("verifier", Verifier)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 __all__ = ["KEYRING", "PRINCIPAL", "RUNTIME", "SESSIONS", "SETTINGS", "Principal", "Runtime"]

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "title": "一码 · 防伪查询",
         "genuine": "正品",
         "genuine_note": "这是品牌方出库激活的正品。",
+        "genuine_rescanned": "正品（您已查询过）",
+        "genuine_rescanned_note": "您之前查询过此码，它是品牌方出库激活的正品。",
+        "recalled": "已召回",
+        "recalled_note": "品牌方已召回此批产品，请停止使用并联系购买渠道。",
+        "preview": "扫描商品上的二维码即可查询真伪。",
         "not_activated": "未激活",
         "not_activated_note": "此码尚未随商品出库激活，请向购买渠道核实。",
         "unknown": "无法识别",
         "unknown_note": "此码不是本品牌发放的防伪码，谨防假冒。",
         "suspicious": "警告：疑似复制码",
-        "suspicious_note": "此码已被多次查询，可能被复制到其他商品上，请谨慎。",
+        "suspicious_note": "此码已被多人在不同地点查询，可能被复制到其他商品上，请谨慎。",
         "product": "产品",
         "lot": "批次",
         "produced_at": "生产时间",
@@ -33,14 +39,21 @@ TEXT: dict[str, dict[str, str]] = {
         "title": "Yima · Verify",
         "genuine": "Genuine",
         "genuine_note": "This product was shipped and activated by the brand.",
+        "genuine_rescanned": "Genuine (checked before)",
+        "genuine_rescanned_note": "You checked this code before; the brand shipped and "
+        "activated this product.",
+        "recalled": "Recalled",
+        "recalled_note": "The brand has recalled this product. Stop using it and contact "
+        "the seller.",
+        "preview": "Scan the QR code on the product to check it.",
         "not_activated": "Not activated",
         "not_activated_note": "This code has not been shipped by the brand yet. "
         "Please check with the seller.",
         "unknown": "Unknown code",
         "unknown_note": "This code was not issued by the brand. Beware of counterfeits.",
         "suspicious": "Warning: possibly copied code",
-        "suspicious_note": "This code has been checked many times and may have been copied "
-        "onto other products.",
+        "suspicious_note": "This code has been checked by several people in different "
+        "places and may have been copied onto other products.",
         "product": "Product",
         "lot": "Lot",
         "produced_at": "Produced",
@@ -57,6 +70,8 @@ TEXT: dict[str, dict[str, str]] = {
 
 COLOURS = {
     "genuine": "#1a7f37",
+    "genuine_rescanned": "#1a7f37",
+    "recalled": "#cf222e",
     "not_activated": "#9a6700",
     "unknown": "#cf222e",
     "suspicious": "#cf222e",
@@ -78,10 +93,9 @@ footer{text-align:center;font-size:.9rem}a{color:#0969da}
 _TIMES = frozenset({"produced_at", "first_scan_at"})
 
 
-def _when(iso: str) -> str:
-    """'2026-11-23T18:52:15+00:00' → '2026-11-23 18:52 UTC'."""
-    moment = datetime.fromisoformat(iso).astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+def when(iso: str, zone: str) -> str:
+    """'2026-11-23T18:52:15+00:00' in Asia/Shanghai → '2026-11-24 02:52'."""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 def pick_language(query_lang: str | None, accept_language: str | None) -> str:
@@ -109,7 +123,9 @@ def _page(lang: str, title: str, body: str) -> str:
     )
 
 
-def verdict_page(result: dict[str, Any], lang: str, other_lang_url: str) -> str:
+def verdict_page(
+    result: dict[str, Any], lang: str, other_lang_url: str, zone: str = "Asia/Shanghai"
+) -> str:
     t = TEXT[lang]
     verdict = result["verdict"]
     rows: list[tuple[str, str]] = []
@@ -119,7 +135,7 @@ def verdict_page(result: dict[str, Any], lang: str, other_lang_url: str) -> str:
     for key in ("lot", "produced_at", "line", "region", "first_scan_at", "scan_count"):
         value = result.get(key)
         if value is not None:
-            rows.append((t[key], _when(value) if key in _TIMES else str(value)))
+            rows.append((t[key], when(value, zone) if key in _TIMES else str(value)))
     if result.get("serial"):
         rows.append((t["serial"], result["serial"]))
     details = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
@@ -130,6 +146,12 @@ def verdict_page(result: dict[str, Any], lang: str, other_lang_url: str) -> str:
         + f'<footer><a href="{html.escape(other_lang_url)}">{t["other"]}</a></footer>'
     )
     return _page(lang, t["title"], body)
+
+
+def preview_page(lang: str) -> str:
+    """What a link previewer sees: no verdict (only a person's scan gets one)."""
+    t = TEXT[lang]
+    return _page(lang, t["title"], f"<p>{html.escape(t['preview'])}</p>")
 
 
 def not_found_page(lang: str) -> str:

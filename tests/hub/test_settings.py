@@ -71,7 +71,10 @@ def test_settings_are_frozen() -> None:
     ("overrides", "fragment"),
     [
         ({"port": 70000}, "port: Input should be less than or equal to 65535"),
-        ({"suspicious_scan_threshold": 0}, "suspicious_scan_threshold: Input should be greater"),
+        ({"copied_code_clients": 1}, "copied_code_clients: Input should be greater"),
+        ({"trusted_proxies": ["10.0.0.300/8"]}, "trusted_proxies: Value error"),
+        ({"ip_regions": {"10.0.0.0/8": "Zhejiang"}}, "expected a division code of 2, 4 or 6"),
+        ({"time_zone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         ({"tokens": {"t": "root"}}, "tokens.<a token>: Input should be 'admin', 'operator', "),
         ({"max_request_bytes": 10}, "max_request_bytes: Input should be greater than or equal"),
     ],
@@ -235,7 +238,8 @@ def test_zero_is_a_flag_value_not_an_absent_flag() -> None:
 def test_defaults() -> None:
     settings = Settings()
     assert settings.mqtt_url is None
-    assert settings.suspicious_scan_threshold == 5
+    assert settings.copied_code_clients == 3
+    assert settings.time_zone == "Asia/Shanghai"
     assert settings.topics.events("s1") == "yima/v1/station/s1/events"
 
 

@@ -4,18 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from hub.models import ScanLog
+from hub.models import Alert, ScanLog
 from hub.web.pages import TEXT
 from protocols.codes import CodeKey, CodeKind, parse_code
 
 GTIN = "09506000134352"
 OTHER_GTIN = "04006381333931"
+
+
+@pytest.fixture
+def hub_settings(database_url: str, broker_url: str, hub_settings_factory: Any) -> Any:
+    """The test client is a trusted proxy: X-Forwarded-For names the consumer."""
+    return hub_settings_factory(database_url, broker_url, trusted_proxies=["127.0.0.1/32"])
+
+
+async def as_person(
+    hub: Any, url: str, device: str, address: str, query: str = "", **headers: str
+) -> dict[str, Any]:
+    """Verify ``url`` as the person with this device cookie at this address (JSON)."""
+    hub.client.session.cookie_jar.clear()
+    response = await hub.client.get(
+        path(url) + query,
+        headers={
+            "Accept": "application/json",
+            "Cookie": f"yima_d={device}",
+            "X-Forwarded-For": address,
+            "User-Agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0",
+            **headers,
+        },
+    )
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
+
+
+async def alerts(hub: Any) -> list[tuple[str, str | None, int]]:
+    rows = await hub.rows(select(Alert.kind, Alert.serial, Alert.count).order_by(Alert.id))
+    return [tuple(r) for r in rows]
 
 
 def serial_of(url: str) -> str:
@@ -60,6 +91,9 @@ async def test_genuine(plant: Any) -> None:
         "region": "Zhejiang",
         "first_scan_at": body["first_scan_at"],
         "scan_count": 1,
+        "first_verified_at": body["first_scan_at"],
+        "first_verified_region": None,
+        "signals": [],
     }
     for name in ("produced_at", "activated_at", "first_scan_at"):
         assert datetime.fromisoformat(body[name]).utcoffset() is not None
@@ -143,21 +177,6 @@ async def test_unknown(plant: Any) -> None:
     ]
 
 
-async def test_suspicious_after_threshold_scans(plant: Any) -> None:
-    hub = plant
-    url = (await shipped(hub))[0]
-    threshold = hub.settings.suspicious_scan_threshold
-    bodies = [await hub.verify(url) for _ in range(threshold + 2)]
-    assert [b["verdict"] for b in bodies] == ["genuine"] * threshold + ["suspicious"] * 2
-    assert [b["scan_count"] for b in bodies] == list(range(1, threshold + 3))
-    assert bodies[threshold]["reason"] == f"scanned {threshold + 1} times (more than {threshold})"
-    assert {b["first_scan_at"] for b in bodies} == {bodies[0]["first_scan_at"]}
-    code = await hub.code(url)
-    assert code.scan_count == threshold + 2
-    assert code.last_scan_at >= code.first_scan_at
-    assert [row.verdict for row in await scans(hub)] == [b["verdict"] for b in bodies]
-
-
 async def test_scan_log_keeps_client_and_user_agent(plant: Any) -> None:
     hub = plant
     url = (await shipped(hub))[0]
@@ -227,13 +246,12 @@ async def test_page_shows_every_verdict(plant: Any, lang: str) -> None:
         text = await page(hub, url, f"?lang={lang}")
         assert f"<h1>{t[verdict]}</h1>" in text, verdict
         assert t[f"{verdict}_note"] in text
-    for _ in range(hub.settings.suspicious_scan_threshold):
-        await hub.verify(genuine)
-    text = await page(hub, genuine, f"?lang={lang}")
+    for person in range(2, 4):
+        await as_person(hub, genuine, f"d{person}", f"10.0.{person}.9")
+    hub.client.session.cookie_jar.clear()
+    text = await page(hub, genuine, f"?lang={lang}", **{"X-Forwarded-For": "10.0.9.9"})
     assert f"<h1>{t['suspicious']}</h1>" in text
-    assert (
-        f"<dt>{t['scan_count']}</dt><dd>{hub.settings.suspicious_scan_threshold + 2}</dd>" in text
-    )
+    assert f"<dt>{t['scan_count']}</dt><dd>4</dd>" in text
 
 
 async def test_page_shows_lot_and_times_as_written(plant: Any) -> None:
@@ -241,7 +259,9 @@ async def test_page_shows_lot_and_times_as_written(plant: Any) -> None:
     url = (await shipped(hub))[0]
     body = await hub.verify(url)
     text = await page(hub, url, "?lang=zh")
-    produced = datetime.fromisoformat(body["produced_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    produced = datetime.fromisoformat(body["produced_at"]).astimezone(shanghai)
+    produced = produced.strftime("%Y-%m-%d %H:%M")
     assert f"<dt>{TEXT['zh']['lot']}</dt><dd>LOT-1</dd>" in text
     assert f"<dt>{TEXT['zh']['produced_at']}</dt><dd>{produced}</dd>" in text
 
@@ -293,3 +313,155 @@ async def test_head_is_not_a_scan(plant: Any) -> None:
     assert response.status == 405
     assert (await hub.code(url)).scan_count == 0
     assert await scans(hub) == []
+
+
+# Copied-code signals and alerts ---------------------------------------------------------------
+
+
+async def test_one_person_rescanning_is_never_suspicious(plant: Any) -> None:
+    hub = plant
+    url = (await shipped(hub))[0]
+    bodies = [await as_person(hub, url, "phone1", "36.16.1.7") for _ in range(12)]
+    # A new cookie on the same home network is the same person, too.
+    bodies.append(await as_person(hub, url, "phone1new", "36.16.1.99"))
+    assert [b["verdict"] for b in bodies] == ["genuine"] + ["genuine_rescanned"] * 12
+    assert [b["scan_count"] for b in bodies] == list(range(1, 14))
+    assert {b["first_verified_at"] for b in bodies} == {bodies[0]["first_scan_at"]}
+    assert await alerts(hub) == []
+
+
+async def test_three_people_make_a_copied_code_and_one_alert(plant: Any) -> None:
+    hub = plant
+    url = (await shipped(hub))[0]
+    first = await as_person(hub, url, "buyer", "36.16.1.7")
+    second = await as_person(hub, url, "friend", "120.1.2.3")
+    third = await as_person(hub, url, "fake1", "61.2.3.4")
+    fourth = await as_person(hub, url, "fake2", "59.5.6.7")
+    assert [b["verdict"] for b in (first, second, third, fourth)] == [
+        "genuine",
+        "genuine",
+        "suspicious",
+        "suspicious",
+    ]
+    assert third["reason"] == "verified by 3 different people"
+    assert third["signals"] == ["distinct_clients"]
+    assert fourth["reason"] == "verified by 4 different people"
+    # The first buyer coming back is told the truth too: the code has been copied.
+    again = await as_person(hub, url, "buyer", "36.16.1.8")
+    assert again["verdict"] == "suspicious"
+    assert await alerts(hub) == [("distinct_clients", serial_of(url), 3)]
+    alert = await hub.scalar(select(Alert))
+    code = await hub.code(url)
+    assert (alert.code_id, alert.dealer_id, alert.order_id) == (
+        code.id,
+        code.dealer_id,
+        code.order_id,
+    )
+    assert alert.evidence["clients"] == 4
+    assert alert.client == "61.2.3.0/24"  # who raised it first
+
+
+async def test_scans_before_activation_never_count_against_the_buyer(plant: Any) -> None:
+    hub = plant
+    url = (await hub.commissioned("WINE", 1))[0]
+    for n in range(6):  # warehouse staff, a griefer: many people before shipping
+        body = await as_person(hub, url, f"g{n}", f"100.64.{n}.1")
+        assert body["verdict"] == "not_activated"
+    assert await alerts(hub) == [("not_activated_scan", serial_of(url), 6)]
+    await hub.ship([url])
+    body = await as_person(hub, url, "buyer", "36.16.1.7")
+    assert (body["verdict"], body["scan_count"]) == ("genuine", 7)
+    assert body["first_verified_at"] is not None
+    assert body["first_verified_at"] >= body["activated_at"] >= body["first_scan_at"]
+
+
+async def test_impossible_travel(plant: Any) -> None:
+    hub = plant
+    url = (await shipped(hub))[0]
+    hangzhou = "?lat=30.27&lon=120.15"
+    urumqi = "?lat=43.83&lon=87.62"
+    await as_person(hub, url, "buyer", "36.16.1.7", hangzhou)
+    body = await as_person(hub, url, "other", "110.1.1.1", urumqi)
+    assert body["verdict"] == "suspicious"
+    assert body["signals"] == ["impossible_travel"]
+    assert body["reason"].startswith("verified 3")
+    assert body["reason"].endswith(" km apart within 0.0 h")
+    # The buyer travelling with the product is no travel between people.
+    url2 = (await shipped(hub))[0]
+    await as_person(hub, url2, "traveller", "36.16.1.7", hangzhou)
+    body = await as_person(hub, url2, "traveller", "110.1.1.1", urumqi)
+    assert body["verdict"] == "genuine_rescanned"
+
+
+async def test_concurrent_people_are_judged_in_order(plant: Any) -> None:
+    hub = plant
+    url = (await shipped(hub))[0]
+    bodies = await asyncio.gather(*(as_person(hub, url, f"p{n}", f"10.{n}.0.1") for n in range(20)))
+    by_count = sorted(bodies, key=lambda b: b["scan_count"])
+    assert [b["scan_count"] for b in by_count] == list(range(1, 21))
+    assert [b["verdict"] for b in by_count] == ["genuine"] * 2 + ["suspicious"] * 18
+    assert await alerts(hub) == [("distinct_clients", serial_of(url), 18)]
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "TelegramBot (like TwitterBot)",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; Baiduspider/2.0)",
+        "WhatsApp/2.23.20.0",
+        "",
+    ],
+)
+async def test_link_previewers_and_bots_are_no_scans(sqlite_plant: Any, agent: str) -> None:
+    hub = sqlite_plant
+    url = (await shipped(hub))[0]
+    response = await hub.client.get(path(url), headers={"User-Agent": agent})
+    assert response.status == 200
+    text = await response.text()
+    assert TEXT["zh"]["preview"] in text
+    assert "data-verdict" not in text
+    assert (await hub.code(url)).scan_count == 0
+    assert await scans(hub) == []
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.44(0x18002c2f) NetType/WIFI",
+        "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/116.0 Mobile Safari/537.36 MQQBrowser/6.2 QQ/8.9.78",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120 Mobile",
+    ],
+)
+async def test_phone_browsers_are_scans(sqlite_plant: Any, agent: str) -> None:
+    hub = sqlite_plant
+    url = (await shipped(hub))[0]
+    response = await hub.client.get(path(url), headers={"User-Agent": agent})
+    assert 'data-verdict="genuine"' in await response.text()
+    assert (await hub.code(url)).scan_count == 1
+
+
+async def test_a_group_of_scans_is_one_transaction(db: Any) -> None:
+    from hub.db import create_engine
+    from hub.verify import Verifier, Visit
+    from protocols.codes import CodeKind
+
+    engine = create_engine(db.url)
+    verifier = Verifier(engine, db.keyring)
+    await verifier.start()
+    try:
+        base = "https://y.example.cn/c/"
+        unissued = [db.keyring.active.seal(CodeKind.ITEM, n).value for n in range(40)]
+        results = await asyncio.gather(
+            *(verifier.verify(Visit(base + s, datetime.now(UTC))) for s in unissued)
+        )
+    finally:
+        await verifier.stop()
+        await engine.dispose()
+    assert {r.reason for r in results} == {"well formed but not in the code database"}
+    assert (verifier.groups, verifier.scans) == (1, 40)
+    assert await db.count(ScanLog) == 40
