@@ -33,6 +33,7 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_savepoint)
         return engine
     if parsed.drivername == "postgresql+asyncpg":
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -51,6 +52,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_savepoint(connection: Any, _name: str | None) -> None:
+    """Open the real transaction before a SAVEPOINT, when none is open yet.
+
+    pysqlite begins a transaction lazily, just before the first INSERT/UPDATE/DELETE. A
+    savepoint opened before any write (``session.begin_nested()`` first thing) therefore
+    *starts* SQLite's transaction itself, and releasing it commits everything at once,
+    whatever the outer transaction does later. SQLAlchemy's documented pysqlite recipe cures
+    this by taking BEGIN away from the driver for every transaction; applied as written, it
+    also makes every read-then-write transaction hold its read snapshot from the first
+    SELECT, and two such transactions on one file then fail with "database is locked" instead
+    of waiting for each other (concurrent shipments and code batches did). So the recipe is
+    applied only where it matters: BEGIN ourselves just before a savepoint that would
+    otherwise start the transaction.
+    """
+    if not connection.connection.dbapi_connection._connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

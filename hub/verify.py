@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub import metrics
 from hub.domain.lifecycle import ACTIVATED, State
 from hub.domain.signals import Assessment, Place, Scan, Signal, Thresholds, assess
 from hub.domain.verdict import Verdict
@@ -254,6 +255,8 @@ class Verifier:
         self.groups += 1
         self.scans += len(jobs)
         for job in jobs:
+            if job.result is not None:
+                metrics.VERIFICATIONS.labels(verdict=job.result.verdict.value).inc()
             if not job.future.done() and job.result is not None:
                 job.future.set_result(job.result)
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from hub import logs
 from hub.cli import codes, db, keys, master, serve, users
 from hub.errors import HubError
 from hub.settings import Settings, load_settings
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             # Flags named like a setting (--database-url, --port, ...) override it.
             overrides = {name: getattr(args, name, None) for name in Settings.model_fields}
             settings = load_settings(args.config, os.environ, overrides)
+            if settings.log_format == "json":
+                logs.configure(level, "json")
         return run(args, settings)
     except (HubError, ProtocolError) as exc:
         print(f"yima-hub: {exc}", file=sys.stderr)

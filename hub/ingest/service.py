@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import metrics
 from hub.errors import UnavailableError
 from hub.ingest.apply import IngestReport, ingest, prune_dead_letters
 from hub.ingest.mqtt import HubMqtt, Message
@@ -72,17 +73,21 @@ class IngestWorker:
                     )
                 except (asyncio.QueueEmpty, TimeoutError):
                     break
+            metrics.INGEST_QUEUE.set(self.queue.qsize())
             await self.process(batch)
 
     async def process(self, batch: list[Message]) -> None:
         self.stats.messages += len(batch)
-        await self._apply(batch)
+        metrics.INGEST_MESSAGES.inc(len(batch))
+        with metrics.ACK_SECONDS.time():
+            await self._apply(batch)
 
     async def _apply(self, batch: list[Message]) -> None:
         try:
             report = await self.apply(batch)
         except Exception:
             self.stats.failures += 1
+            metrics.INGEST_FAILURES.inc()
             if len(batch) == 1:
                 # Not acked: the station keeps the events and sends them again.
                 log.exception("ingest failed for a message on %s", batch[0][0][:120])
@@ -96,6 +101,11 @@ class IngestWorker:
         self.stats.refused += report.refused
         self.stats.duplicates += report.duplicates
         self.stats.dead_letters += report.dead_letters
+        metrics.INGEST_TRANSACTIONS.inc()
+        metrics.INGEST_EVENTS.labels(outcome="applied").inc(report.applied)
+        metrics.INGEST_EVENTS.labels(outcome="refused").inc(report.refused)
+        metrics.INGEST_EVENTS.labels(outcome="duplicate").inc(report.duplicates)
+        metrics.DEAD_LETTERS.inc(report.dead_letters)
         for ack in report.acks:
             self.publish_ack(ack)
 

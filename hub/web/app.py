@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from hub import housekeeping
 from hub.db import create_engine, sessionmaker, upgrade
 from hub.domain.signals import Thresholds
 from hub.ingest.service import IngestService
@@ -15,7 +16,12 @@ from hub.verify import Verifier
 from hub.web import admin, consumer, master, ops, pda, users
 from hub.web.api import ENDPOINTS, TAGS, Api
 from hub.web.keys import ENGINE, KEYRING, RUNTIME, SESSIONS, SETTINGS, VERIFIER, Runtime
-from hub.web.middleware import auth_middleware, error_middleware, security_headers
+from hub.web.middleware import (
+    auth_middleware,
+    error_middleware,
+    observe_middleware,
+    security_headers,
+)
 from protocols.codes import Keyring
 
 # Every audience's endpoints; a new audience module adds its Api here.
@@ -56,6 +62,11 @@ async def _verifier_ctx(app: web.Application) -> AsyncIterator[None]:
         await verifier.stop()
 
 
+async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with housekeeping.running(app[SESSIONS], app[SETTINGS].audit_retention_days):
+        yield
+
+
 async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     service = IngestService(app[SETTINGS], app[SESSIONS], app[KEYRING])
     await service.start()
@@ -69,7 +80,8 @@ async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, keyring: Keyring | None = None) -> web.Application:
     """Build the hub application; the database and MQTT open in ``cleanup_ctx``."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_request_bytes
+        middlewares=[observe_middleware, error_middleware, auth_middleware],
+        client_max_size=settings.max_request_bytes,
     )
     app[SETTINGS] = settings
     app[KEYRING] = keyring or settings.keyring()
@@ -79,6 +91,7 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> web.Applic
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_verifier_ctx)
     app.cleanup_ctx.append(_ingest_ctx)
+    app.cleanup_ctx.append(_housekeeping_ctx)
     for audience in AUDIENCES:
         audience.add_to(app)
     app.on_response_prepare.append(security_headers)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from hub import audit, metrics
 from hub.errors import (
     ConflictError,
     HubError,
@@ -128,6 +129,51 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise UnauthenticatedError("Missing or unknown bearer token")
         request[PRINCIPAL] = principal
     return await handler(request)
+
+
+_QUIET_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: counts every request by route template and status, and writes an audit
+    entry for every state-changing request of an identified caller (who, what, when, from
+    where, with what outcome), refusals included. Login writes its own entries."""
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.HTTP_REQUESTS.labels(method=request.method, route=route, status=str(status)).inc()
+        principal = request.get(PRINCIPAL)
+        if principal is not None and request.method not in _QUIET_METHODS:
+            await _audit(request, principal, f"{request.method} {route}", str(status))
+
+
+async def _audit(request: web.Request, principal: Principal, action: str, outcome: str) -> None:
+    target = request.path + (f"?{request.query_string}" if request.query_string else "")
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            session.add(
+                audit.entry(
+                    actor=principal.subject,
+                    principal=principal,
+                    action=action,
+                    target=target,
+                    outcome=outcome,
+                    client=request.remote,
+                )
+            )
+    except Exception:
+        # The request itself is done (and answered); an audit failure must be seen by an
+        # operator, not turned into an error for the caller.
+        log.exception("audit entry not written for %s by %s", action, principal.subject)
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

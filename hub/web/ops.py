@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import Field
 from sqlalchemy import text
 
+from hub import metrics
 from hub.web.api import ENDPOINTS, TAGS, Api, Out, json_response, openapi_document
 from hub.web.keys import RUNTIME, SESSIONS, SETTINGS
 
@@ -114,3 +115,16 @@ async def docs(request: web.Request) -> web.Response:
         f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
     )
     return web.Response(text=page, content_type="text/html")
+
+
+@api.get("/metrics", roles=("operator",), produces="text/plain")
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics of this hub process (text format).
+
+    Ingest rate and outcomes, ack latency, dead letters, verifications by verdict, job
+    progress, HTTP requests, logins. Scrape with an operator or admin bearer token.
+    """
+    body, content_type = metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response

