@@ -13,18 +13,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from edge_agent.decode import Decoder
+from edge_agent.alarms import Alarms
+from edge_agent.decode import Decoder, Read
 from edge_agent.errors import DecodeError
 from edge_agent.interfaces import CountsDrops, Frame, FrameSource, Uplink
+from edge_agent.line import LineGeometry, LineTracker, Reconciliation, Verdict, is_code, judge
 from edge_agent.outbox import Outbox
+from edge_agent.serial_io import LineReader, RejectOutput, open_port, parse_trigger
 from edge_agent.settings import EdgeSettings
 from edge_agent.tracker import Decision, ItemTracker
 from edge_agent.uplink import MqttUplink
-from protocols.codes import check_code
-from protocols.errors import CodeError
-from protocols.messages import MAX_CODE_TEXT, Command, CommissionEvent, WorkOrder, new_event_id
+from protocols.messages import (
+    Command,
+    CommissionEvent,
+    RejectEvent,
+    StationEvent,
+    WorkOrder,
+    new_event_id,
+    now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +58,12 @@ class AgentCounters:
     bad_messages: int  # unreadable acks or commands
     connected: bool
     paused: bool
+    items: int = 0  # items the line decided (photo-eye or hand scanner)
+    rejects: dict[str, int] = field(default_factory=dict)  # rejected items by reason
+    late_rejects: int = 0  # rejects decided after the item passed the reject point
+    orphan_reads: int = 0  # reads that matched no photo-eye item
+    serial_garbage: int = 0  # serial lines that were no valid message
+    alarms: tuple[str, ...] = ()  # active alarms
 
 
 class EdgeAgent:
@@ -59,6 +75,7 @@ class EdgeAgent:
         *,
         outbox: Outbox | None = None,
         on_duplicate: DuplicateHandler | None = None,
+        on_verdict: Callable[[Verdict], None] | None = None,
     ) -> None:
         """``outbox`` defaults to one at ``settings.outbox_path``, which the agent then owns and
         closes. ``on_duplicate(code, frame)`` is where a reject (PLC) gets wired."""
@@ -76,10 +93,22 @@ class EdgeAgent:
             is_known=self.outbox.has_code,
         )
         self.decoder = Decoder(settings.decode_options())
+        self.alarms = Alarms()
         self.uplink = uplink_factory(settings, self.outbox, self.handle_command)
         self._on_duplicate = on_duplicate
+        self._on_verdict = on_verdict
         wo = settings.work_order
-        self._work_order = None if wo is None else WorkOrder(wo.id, wo.sku, wo.lot)
+        self._work_order = None if wo is None else wo.to_work_order()
+        self._line_lock = threading.Lock()  # line tracker, triggers, reconciliation
+        self._rejects: dict[str, int] = {}
+        self._items = self._late = 0
+        self._reconciliation: dict[str, Reconciliation] = {}
+        self._triggers: list[float | None] = []
+        self.line: LineTracker | None = None
+        self._readers: list[LineReader] = []
+        self.plc: RejectOutput | None = None
+        self._scans = 0
+        self._open_line(settings)
         self._paused = False
         self._state = threading.Lock()  # work order, paused, counters
         self._frames = self._bad_frames = self._reads = self._ignored = 0
@@ -90,6 +119,42 @@ class EdgeAgent:
         self._uplink_started = False
         self._stopped = False
         self._pending_at_stop: int | None = None  # the outbox is closed after stop()
+
+    def _open_line(self, settings: EdgeSettings) -> None:
+        line = settings.line
+        try:
+            if line.plc is not None:
+                self.plc = RejectOutput(open_port(line.plc, line.baudrate))
+            if line.photo_eye is not None:
+                self.line = LineTracker(
+                    LineGeometry(line.eye_x, line.exit_x, line.reject_at, line.match_px)
+                )
+                port = open_port(line.photo_eye, line.baudrate)
+                self._readers.append(LineReader(port, "photo-eye", self._on_trigger))
+            if line.scanner is not None:
+                port = open_port(line.scanner, line.baudrate)
+                self._readers.append(LineReader(port, "scanner", self._on_scan))
+        except BaseException:
+            self._close_line()
+            raise
+
+    def _close_line(self) -> None:
+        for reader in self._readers:
+            reader.stop()
+        if self.plc is not None:
+            self.plc.close()
+
+    def _on_trigger(self, text: str) -> bool:
+        position = parse_trigger(text)
+        if position is False:
+            return False
+        with self._line_lock:
+            self._triggers.append(None if position is None else float(position))
+        return True
+
+    def _on_scan(self, text: str) -> bool:
+        self.process_scan(text)
+        return True
 
     # -- state the hub controls ----------------------------------------------------------------
 
@@ -106,8 +171,12 @@ class EdgeAgent:
     def handle_command(self, command: Command) -> None:
         """Apply a hub command (called on the uplink's thread)."""
         with self._state:
-            if command.command == "work_order":
+            # Any command may carry the current work order (the hub sends it with start and
+            # stop too, so the retained command never loses it); a work_order command must.
+            if command.work_order is not None:
                 self._work_order = command.work_order
+            if command.command == "work_order":
+                pass
             elif command.command == "stop":
                 self._paused = True
             elif command.command == "start":
@@ -136,19 +205,12 @@ class EdgeAgent:
                 self._bad_frames += 1
             logger.warning("Frame %s of %s skipped: %s", frame.index, self.settings.station_id, exc)
             return Decision()
+        if self.line is not None:
+            self._line_frame(frame, reads, order)
+            return Decision()
         usable = [r for r in reads if _is_code(r.text)]
         decision = self.tracker.observe(usable)
-        events = [
-            CommissionEvent(
-                id=new_event_id(),
-                at=frame.at,
-                code=code,
-                work_order=None if order is None else order.id,
-                sku=None if order is None else order.sku,
-                lot=None if order is None else order.lot,
-            )
-            for code in decision.new
-        ]
+        events = [_commission(code, frame.at, order) for code in decision.new]
         if events:
             self.outbox.put(events)  # on disk before anything is published
             self.uplink.notify()
@@ -160,6 +222,125 @@ class EdgeAgent:
         for code in decision.duplicates:
             self._report_duplicate(code, frame)
         return decision
+
+    # -- line mode: photo-eye items, a decision each, rejects to the PLC ---------------------
+
+    def _position(self, frame_position: float | None, at: datetime) -> float:
+        if frame_position is not None:
+            return frame_position
+        return at.timestamp() * self.settings.line.belt_speed
+
+    def _line_frame(self, frame: Frame, reads: list[Read], order: WorkOrder | None) -> None:
+        assert self.line is not None
+        position = self._position(frame.position, frame.at)
+        with self._line_lock:
+            triggers, self._triggers = self._triggers, []
+            for trigger in triggers:
+                self.line.trigger(position if trigger is None else trigger)
+            leaving = self.line.observe(
+                position, [(r.text, None if r.center is None else r.center[0]) for r in reads]
+            )
+        with self._state:
+            self._reads += len(reads)
+        for number, texts, late in leaving:
+            if late:
+                with self._state:
+                    self._late += 1
+                logger.error(
+                    "Station %s: item %s decided after it passed the reject point",
+                    self.settings.station_id,
+                    number,
+                )
+            verdict = judge(
+                number,
+                texts,
+                order,
+                commissioned=self._commissioned_before,
+                stopped=self.alarms.stops_line,
+            )
+            self._act(verdict, frame.at, order)
+
+    def _flush_line(self) -> None:
+        """The source ended: decide the items still in view (they leave with the last frame)."""
+        if self.line is None:
+            return
+        with self._line_lock:
+            leaving = self.line.leaving(float("inf"))
+        with self._state:
+            order = self._work_order
+        for number, texts, _ in leaving:
+            verdict = judge(
+                number,
+                texts,
+                order,
+                commissioned=self._commissioned_before,
+                stopped=self.alarms.stops_line,
+            )
+            self._act(verdict, now(), order)
+
+    def process_scan(self, text: str, at: datetime | None = None) -> Verdict:
+        """Manual mode: one hand-scanner read is one item, decided like a camera item."""
+        with self._state:
+            self._scans += 1
+            number, order = self._scans, self._work_order
+            self._reads += 1
+        verdict = judge(
+            number,
+            [text],
+            order,
+            commissioned=self._commissioned_before,
+            stopped=self.alarms.stops_line,
+        )
+        self._act(verdict, at if at is not None else now(), order, physical=False)
+        if not verdict.good:
+            # The operator puts the item aside: the station shows why (log, counters, event).
+            logger.warning("Scan %s refused: %s (%s)", number, verdict.reason, text[:80])
+        return verdict
+
+    def _commissioned_before(self, code: str) -> bool:
+        return self.tracker.seen(code)
+
+    def _act(
+        self, verdict: Verdict, at: datetime, order: WorkOrder | None, *, physical: bool = True
+    ) -> None:
+        event: StationEvent
+        if verdict.good:
+            assert verdict.code is not None
+            event = _commission(verdict.code, at, order)
+            self.tracker.note_commissioned(verdict.code)
+        else:
+            event = RejectEvent(
+                id=new_event_id(),
+                at=at,
+                item=verdict.item,
+                reason=verdict.reason,
+                codes=verdict.reads[:8],
+                work_order=None if order is None else order.id,
+            )
+            if physical and self.plc is not None:
+                self.plc.reject(verdict.item, verdict.reason)
+        self.outbox.put([event])
+        self.uplink.notify()
+        if self._on_verdict is not None:
+            self._on_verdict(verdict)
+        with self._state:
+            self._items += 1
+            if verdict.good:
+                self._commissioned += 1
+            else:
+                self._rejects[verdict.reason] = self._rejects.get(verdict.reason, 0) + 1
+            if order is not None:
+                rec = self._reconciliation.get(order.id)
+                if rec is None:
+                    rec = self._reconciliation[order.id] = Reconciliation(
+                        order.id, allocated=sum(r.size for r in order.pool)
+                    )
+                rec.count(verdict)
+
+    def reconciliation(self) -> list[dict[str, object]]:
+        """Per work order: allocated, items, read, commissioned, rejected by reason, leftover."""
+        with self._state:
+            return [r.as_dict() for r in self._reconciliation.values()]
 
     def _report_duplicate(self, code: str, frame: Frame) -> None:
         logger.warning(
@@ -180,6 +361,7 @@ class EdgeAgent:
                 frame = self.source.read()
                 if frame is None:
                     logger.info("Station %s: camera source ended", self.settings.station_id)
+                    self._flush_line()
                     break
                 try:
                     self.process_frame(frame)
@@ -200,10 +382,16 @@ class EdgeAgent:
         if self._thread is not None:
             raise RuntimeError("agent already started")
         self._start_uplink()
+        self._start_readers()
         self._thread = threading.Thread(
             target=self._loop, name=f"edge-{self.settings.station_id}", daemon=True
         )
         self._thread.start()
+
+    def _start_readers(self) -> None:
+        for reader in self._readers:
+            if not reader._thread.is_alive():
+                reader.start()
 
     def _start_uplink(self) -> None:
         if not self._uplink_started:
@@ -216,6 +404,7 @@ class EdgeAgent:
         if self._thread is not None:
             raise RuntimeError("agent already started")
         self._start_uplink()
+        self._start_readers()
         watcher = threading.Thread(target=self._relay_stop, args=(stop,), daemon=True)
         watcher.start()
         self._loop()
@@ -253,6 +442,7 @@ class EdgeAgent:
         self.source.close()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._close_line()
         if self._uplink_started:
             self.uplink.stop()
         if self._owns_outbox:
@@ -280,23 +470,35 @@ class EdgeAgent:
                 bad_messages=uplink.bad_messages,
                 connected=uplink.connected,
                 paused=self._paused,
+                items=self._items,
+                rejects=dict(self._rejects),
+                late_rejects=self._late,
+                orphan_reads=0 if self.line is None else self.line.counters.orphan_reads,
+                serial_garbage=sum(r.garbage for r in self._readers),
+                alarms=tuple(sorted(self.alarms.active())),
             )
 
 
 def _is_code(text: str) -> bool:
-    """Whether a read is some printed form of a Yima code.
+    """Whether a read is some printed form of a Yima code (see edge_agent.line.is_code)."""
+    return is_code(text)
 
-    Only the syntax is checked (the keyed check needs the hub's secrets); that is enough to
-    keep false reads (decoders find tiny symbols in noise) and other labels on the carton
-    from being commissioned.
-    """
-    if not 0 < len(text) <= MAX_CODE_TEXT:
-        return False
-    try:
-        check_code(text)
-    except CodeError:
-        return False
-    return True
+
+def _commission(code: str, at: datetime, order: WorkOrder | None) -> CommissionEvent:
+    if order is None:
+        return CommissionEvent(id=new_event_id(), at=at, code=code)
+    return CommissionEvent(
+        id=new_event_id(),
+        at=at,
+        code=code,
+        work_order=order.id,
+        sku=order.sku,
+        lot=order.lot,
+        production_date=order.production_date,
+        line=order.line,
+        shift=order.shift,
+        operator=order.operator,
+    )
 
 
 def _short(text: str, limit: int = 80) -> str:

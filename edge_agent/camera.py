@@ -405,3 +405,18 @@ class ImageFolderSource(_Handover):
     def close(self) -> None:
         self._closed.set()
         self._thread.join(timeout=5)
+
+
+class NoCamera:
+    """The source of a manual station (``source = "none"``): no frames; read() waits until
+    the station stops, while the hand scanner feeds items."""
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+
+    def read(self) -> Frame | None:
+        self._closed.wait()
+        return None
+
+    def close(self) -> None:
+        self._closed.set()

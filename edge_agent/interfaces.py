@@ -21,6 +21,7 @@ class Frame:
     image: Image
     at: datetime  # capture time, timezone-aware UTC
     index: int  # position in the source's stream, counting frames that were dropped
+    position: float | None = None  # belt position (encoder, camera pixels) if the source knows
 
 
 class FrameSource(Protocol):

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -44,7 +45,7 @@ from edge_agent.decode import (
 from edge_agent.errors import ConfigError, DecodeError
 from protocols.broker import BrokerAddress
 from protocols.errors import TopicError
-from protocols.messages import MAX_BATCH_EVENTS
+from protocols.messages import MAX_BATCH_EVENTS, WorkOrder
 from protocols.topics import Topics, check_station_id
 
 
@@ -56,6 +57,67 @@ class WorkOrderSettings(_Section):
     id: str = Field(min_length=1, max_length=64, description="Work order number.")
     sku: str = Field(min_length=1, max_length=64, description="Product (SKU) being made.")
     lot: str = Field(min_length=1, max_length=64, description="Production lot / batch number.")
+    gtin: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{14}$",
+        description="Product GTIN-14: codes of another GTIN are rejected as wrong product.",
+    )
+    production_date: date | None = Field(default=None, description="Production date.")
+    line: str | None = Field(default=None, max_length=64, description="Production line.")
+    shift: str | None = Field(default=None, max_length=32, description="Shift (班次).")
+    operator: str | None = Field(default=None, max_length=64, description="Operator.")
+
+    def to_work_order(self) -> WorkOrder:
+        return WorkOrder(
+            self.id,
+            self.sku,
+            self.lot,
+            gtin=self.gtin,
+            production_date=None
+            if self.production_date is None
+            else self.production_date.isoformat(),
+            line=self.line,
+            shift=self.shift,
+            operator=self.operator,
+        )
+
+
+class LineSettings(_Section):
+    photo_eye: str | None = Field(
+        default=None,
+        description="Serial port of the photo-eye (device path, socket://host:port, loop://). "
+        "With it, every item gets a decision (good or a reject reason), items without a read "
+        "included.",
+    )
+    plc: str | None = Field(
+        default=None, description="Serial port of the PLC's reject input (R <item> <reason>)."
+    )
+    scanner: str | None = Field(
+        default=None,
+        description="Serial port of a hand scanner: manual mode, one scan is one item "
+        '(use with source = "none").',
+    )
+    baudrate: int = Field(default=9600, ge=50, le=4_000_000, description="Serial speed.")
+    eye_x: float = Field(
+        default=-200.0,
+        description="Item centre x in the camera picture when the photo-eye fires, pixels.",
+    )
+    exit_x: float = Field(
+        default=1400.0, description="Items whose centre passes this x have left the view, px."
+    )
+    reject_at: float = Field(
+        default=2600.0,
+        description="Belt travel from the photo-eye to the reject point, camera pixels.",
+    )
+    match_px: float = Field(
+        default=150.0, gt=0, description="Furthest a read may lie from its item's centre, px."
+    )
+    belt_speed: float = Field(
+        default=0.0,
+        ge=0,
+        description="Belt speed, camera pixels per second: positions from the clock when "
+        "neither frames nor photo-eye report an encoder position (0: they must).",
+    )
 
 
 class SimCameraSettings(_Section):
@@ -194,6 +256,9 @@ class EdgeSettings(_Section):
     remember_codes: int = Field(
         default=100_000, ge=1, description="Commissioned codes remembered for duplicate checks."
     )
+    line: LineSettings = Field(
+        default_factory=LineSettings, description="Photo-eye, PLC reject, hand scanner."
+    )
     work_order: WorkOrderSettings | None = Field(
         default=None, description="Work order to start with (the hub may send another)."
     )
@@ -243,6 +308,14 @@ class EdgeSettings(_Section):
             self.decode_options()
         except DecodeError as exc:
             raise ValueError(str(exc)) from None
+        line = self.line
+        if line.exit_x <= line.eye_x or line.reject_at < line.exit_x - line.eye_x:
+            raise ValueError(
+                f"line: expected eye_x < exit_x and reject_at >= exit_x - eye_x, got eye_x "
+                f"{line.eye_x}, exit_x {line.exit_x}, reject_at {line.reject_at}"
+            )
+        if self.source == "none" and line.scanner is None:
+            raise ValueError('source = "none" (manual mode) needs line.scanner')
         if self.source == "sim" and self.sim is None:
             raise ValueError('source = "sim" needs a [sim] table with codes_csv')
         if self.reconnect_max_delay < self.reconnect_min_delay:

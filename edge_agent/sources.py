@@ -64,6 +64,10 @@ def open_source(settings: EdgeSettings, alarms: Alarms | None = None) -> FrameSo
     it cannot be opened."""
     source = settings.source
     camera = settings.camera
+    if source == "none":
+        from edge_agent.camera import NoCamera
+
+        return NoCamera()
     if isinstance(source, str) and _NAME.fullmatch(source) and not Path(source).exists():
         factory = _named(source)
         if factory is None:

@@ -109,6 +109,14 @@ class ItemTracker:
             del self._in_view[code]
         return Decision(new=tuple(new), duplicates=tuple(duplicates))
 
+    def seen(self, code: str) -> bool:
+        """Whether ``code`` was commissioned by this station (remembered, or in the outbox)."""
+        return self._already_commissioned(code)
+
+    def note_commissioned(self, code: str) -> None:
+        """Note ``code`` as commissioned (line mode decides outside ``observe``)."""
+        self._remember(code)
+
     def _two_labels(self, where: list[tuple[float, float] | None]) -> bool:
         points = [p for p in where if p is not None]
         return any(

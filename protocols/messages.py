@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 
 from protocols.errors import (
@@ -228,11 +228,26 @@ class CommissionEvent:
     work_order: str | None = None
     sku: str | None = None
     lot: str | None = None
+    # What else the work order binds at coding time (seed 002), carried for the record.
+    production_date: str | None = None
+    line: str | None = None
+    shift: str | None = None
+    operator: str | None = None
+
+    _OPTIONAL: ClassVar[tuple[str, ...]] = (
+        "work_order",
+        "sku",
+        "lot",
+        "production_date",
+        "line",
+        "shift",
+        "operator",
+    )
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.TYPE, "id": self.id, "at": format_time(self.at)}
         out["code"] = self.code
-        for name in ("work_order", "sku", "lot"):
+        for name in self._OPTIONAL:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -246,6 +261,10 @@ class CommissionEvent:
             work_order=f.opt_text("work_order", max_len=64),
             sku=f.opt_text("sku", max_len=64),
             lot=f.opt_text("lot", max_len=64),
+            production_date=f.opt_text("production_date", max_len=10),
+            line=f.opt_text("line", max_len=64),
+            shift=f.opt_text("shift", max_len=32),
+            operator=f.opt_text("operator", max_len=64),
         )
 
 
@@ -284,10 +303,71 @@ class AggregateEvent:
         )
 
 
-StationEvent = CommissionEvent | AggregateEvent
+# Why a line rejected an item (RejectEvent.reason).
+REJECT_REASONS = (
+    "no_read",  # nothing readable on the item
+    "duplicate",  # its code was commissioned before (this run, or the hub said so)
+    "foreign",  # what it carries is no code of ours
+    "wrong_product",  # a code of another product than the work order's
+    "multiple_codes",  # two different codes of ours on one item
+    "no_work_order",  # the station has no work order: it commissions nothing
+    "line_stopped",  # an alarm stops the line (e.g. the outbox is full)
+)
+MAX_READS_PER_ITEM = 8
+
+
+@dataclass(frozen=True)
+class RejectEvent:
+    """The line pushed an item off (or, in manual mode, refused a scan): why, and what was read.
+    A record, no change of any code's state."""
+
+    TYPE: ClassVar[str] = "reject"
+    id: str
+    at: datetime
+    item: int  # the item's number on this station's line (photo-eye count, or scan count)
+    reason: str  # one of REJECT_REASONS
+    codes: tuple[str, ...] = ()  # texts read on the item, if any
+    work_order: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.TYPE,
+            "id": self.id,
+            "at": format_time(self.at),
+            "item": self.item,
+            "reason": self.reason,
+            "codes": list(self.codes),
+        }
+        if self.work_order is not None:
+            out["work_order"] = self.work_order
+        return out
+
+    @classmethod
+    def from_fields(cls, f: _Fields) -> RejectEvent:
+        codes = f.items("codes", max_items=MAX_READS_PER_ITEM)
+        for i, code in enumerate(codes):
+            if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE_TEXT:
+                raise FieldTypeError(
+                    f"{f.where}: codes[{i}] expected a code string, got {_short(code)}"
+                )
+        item = f.integer("item")
+        if item < 0:
+            raise FieldTypeError(f"{f.where}: field 'item' expected >= 0, got {item}")
+        return cls(
+            id=f.event_id("id"),
+            at=f.timestamp("at"),
+            item=item,
+            reason=f.choice("reason", REJECT_REASONS),
+            codes=tuple(codes),
+            work_order=f.opt_text("work_order", max_len=64),
+        )
+
+
+StationEvent = CommissionEvent | AggregateEvent | RejectEvent
 _EVENT_TYPES: dict[str, Callable[[_Fields], StationEvent]] = {
     CommissionEvent.TYPE: CommissionEvent.from_fields,
     AggregateEvent.TYPE: AggregateEvent.from_fields,
+    RejectEvent.TYPE: RejectEvent.from_fields,
 }
 
 
@@ -462,22 +542,86 @@ class Status:
 
 
 @dataclass(frozen=True)
+class PoolRange:
+    """Codes ``first``..``last`` (卡序号, inclusive) of generation batch ``batch``."""
+
+    batch: int
+    first: int
+    last: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"batch": self.batch, "first": self.first, "last": self.last}
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+    @classmethod
+    def from_fields(cls, f: _Fields) -> PoolRange:
+        out = cls(batch=f.integer("batch"), first=f.integer("first"), last=f.integer("last"))
+        f.done()
+        if out.batch < 1 or out.first < 1 or out.last < out.first:
+            raise FieldTypeError(
+                f"{f.where}: expected batch >= 1 and 1 <= first <= last, got {out.as_dict()}"
+            )
+        return out
+
+
+MAX_POOL_RANGES = 100
+
+
+@dataclass(frozen=True)
 class WorkOrder:
-    """What the line is producing now: product and lot that commissioned codes are bound to."""
+    """What the line is producing now: product and lot that commissioned codes are bound to,
+    and what seed 002 binds at coding time (date, line, shift, operator), with the code pool
+    allocated to the line. Only id, sku and lot are required."""
 
     id: str
     sku: str
     lot: str
+    gtin: str | None = None  # the product's GTIN-14: a code of another GTIN is wrong product
+    production_date: str | None = None  # YYYY-MM-DD
+    line: str | None = None
+    shift: str | None = None
+    operator: str | None = None
+    pool: tuple[PoolRange, ...] = ()
 
-    def as_dict(self) -> dict[str, str]:
-        return {"id": self.id, "sku": self.sku, "lot": self.lot}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "sku": self.sku, "lot": self.lot}
+        for name in ("gtin", "production_date", "line", "shift", "operator"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.pool:
+            out["pool"] = [r.as_dict() for r in self.pool]
+        return out
 
     @classmethod
     def from_fields(cls, f: _Fields) -> WorkOrder:
+        raw_pool = f.items("pool", max_items=MAX_POOL_RANGES, required=False)
+        gtin = f.opt_text("gtin", max_len=14)
+        if gtin is not None and not (gtin.isdigit() and len(gtin) == 14):
+            raise FieldTypeError(f"{f.where}: field 'gtin' expected 14 digits, got {gtin!r}")
+        day = f.opt_text("production_date", max_len=10)
+        if day is not None:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise FieldTypeError(
+                    f"{f.where}: field 'production_date' expected YYYY-MM-DD, got {day!r}"
+                ) from None
         out = cls(
             id=f.text("id", max_len=64),
             sku=f.text("sku", max_len=64),
             lot=f.text("lot", max_len=64),
+            gtin=gtin,
+            production_date=day,
+            line=f.opt_text("line", max_len=64),
+            shift=f.opt_text("shift", max_len=32),
+            operator=f.opt_text("operator", max_len=64),
+            pool=tuple(
+                PoolRange.from_fields(_Fields(r, f"{f.where}: pool[{i}]"))
+                for i, r in enumerate(raw_pool)
+            ),
         )
         f.done()
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -68,6 +68,7 @@ class Placement:
     text: str
     x: int
     y: int
+    image: Image | None = None  # a pre-rendered label (defects, no code) instead of text's QR
 
 
 class _Renderer:
@@ -110,16 +111,18 @@ class _Renderer:
             found = self._labels[text] = render_qr(text, self.module_px)
         return found
 
-    def draw(self, placements: Sequence[Placement], frame_no: int) -> Image:
+    def draw(self, placements: Sequence[Placement], frame_no: int, gain: float = 1.0) -> Image:
         canvas: Image = self._background.copy()
         for p in placements:
-            label = self.label(p.text)
+            label = p.image if p.image is not None else self.label(p.text)
             h, w = label.shape
             m = CARTON_MARGIN
             _paste(canvas, np.full((h + 2 * m, w + 2 * m), CARTON_GRAY, np.uint8), p.x - m, p.y - m)
             _paste(canvas, label, p.x, p.y)
         if self.blur_sigma > 0:
             canvas = np.asarray(cv2.GaussianBlur(canvas, (0, 0), self.blur_sigma), np.uint8)
+        if gain != 1.0:  # lighting: the whole picture brighter or darker
+            canvas = np.clip(canvas.astype(np.float32) * gain, 0, 255).astype(np.uint8)
         if self._noise:
             noisy = canvas.astype(np.int16) + self._noise[frame_no % len(self._noise)]
             canvas = np.clip(noisy, 0, 255).astype(np.uint8)
@@ -186,7 +189,14 @@ class SyntheticConveyor:
         seed: int = 0,
         start: datetime | None = None,
         realtime: bool = False,
+        labels: Sequence[Image | None] | None = None,
+        gain: Callable[[int], float] | None = None,
+        on_frame: Callable[[int, float], None] | None = None,
     ) -> None:
+        """``labels[i]``, if given, is carton i's label picture (None: the QR of codes[i]);
+        ``gain(frame)`` is the lighting of a frame; ``on_frame(index, position)`` runs before
+        each frame is drawn (the line simulator fires its photo-eye there). A frame's
+        ``position`` is the belt travel in pixels, ``step * index``."""
         if fps <= 0:
             raise ValueError(f"fps expected a positive number, got {fps}")
         if step < 1:
@@ -204,9 +214,21 @@ class SyntheticConveyor:
             blur_sigma=blur_sigma,
             seed=seed,
         )
-        for text in self.codes:  # pre-render every label once
-            self._renderer.label(text)
-        self.label_px = max((self._renderer.label(t).shape[0] for t in self.codes), default=0)
+        if labels is not None and len(labels) != len(self.codes):
+            raise ValueError(f"labels expected {len(self.codes)} entries, got {len(labels)}")
+        self._labels = list(labels) if labels is not None else [None] * len(self.codes)
+        self._gain = gain
+        self._on_frame = on_frame
+        for text, image in zip(self.codes, self._labels, strict=True):  # pre-render once
+            if image is None:
+                self._renderer.label(text)
+        self.label_px = max(
+            (
+                max((image if image is not None else self._renderer.label(t)).shape)
+                for t, image in zip(self.codes, self._labels, strict=True)
+            ),
+            default=0,
+        )
         carton = self.label_px + 2 * CARTON_MARGIN
         if self.codes and pitch < carton + 8:
             raise ValueError(
@@ -234,8 +256,12 @@ class SyntheticConveyor:
         for i in reversed(range(len(self.codes))):
             x = self._x_start + self.step * index - i * self.pitch
             if -self.label_px - CARTON_MARGIN < x < width + CARTON_MARGIN:
-                out.append(Placement(self.codes[i], x, self._rows[i]))
+                out.append(Placement(self.codes[i], x, self._rows[i], self._labels[i]))
         return out
+
+    def center_position(self, i: int, center_x: float) -> float:
+        """Belt position at which carton ``i``'s label centre is at ``center_x``."""
+        return center_x - self._x_start - self.label_px / 2 + i * self.pitch
 
     def fully_visible(self, index: int) -> list[str]:
         """Texts whose whole label (quiet zone included) is inside frame ``index``."""
@@ -253,8 +279,17 @@ class SyntheticConveyor:
             delay = self._t0 + index / self.fps - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        image = self._renderer.draw(self.placements(index), index)
-        return Frame(image=image, at=self.start + timedelta(seconds=index / self.fps), index=index)
+        position = float(self.step * index)
+        if self._on_frame is not None:
+            self._on_frame(index, position)
+        gain = 1.0 if self._gain is None else self._gain(index)
+        image = self._renderer.draw(self.placements(index), index, gain)
+        return Frame(
+            image=image,
+            at=self.start + timedelta(seconds=index / self.fps),
+            index=index,
+            position=position,
+        )
 
     def close(self) -> None:
         self._closed = True

@@ -16,6 +16,35 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM cleans up exactly as Ctrl-C does
 
 
+def _line(args: argparse.Namespace) -> int:
+    from simulators.line import LineOptions, run_line
+
+    options = LineOptions(
+        rate=args.rate,
+        items=args.items,
+        defects=args.defects,
+        fps=args.fps,
+        realtime=not args.fast,
+        seed=args.seed,
+        timeout=args.timeout,
+        noise_on_serial=args.serial_noise,
+        decoder=args.decoder,
+    )
+    try:
+        summary = run_line(options)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
+        print(f"yima-sim: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        for key, value in summary.items():
+            print(f"{key:<20} {value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="yima-sim", description="Yima simulators (模拟器)")
@@ -31,7 +60,23 @@ def main(argv: list[str] | None = None) -> int:
     plant.add_argument("--timeout", type=float, default=300.0, help="seconds for the line")
     plant.add_argument("--realtime", action="store_true", help="pace the camera at 20 fps")
     plant.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    line = sub.add_parser("line", help="a real edge agent on a simulated line, against a hub")
+    line.add_argument("--rate", type=float, default=1200.0, help="items per minute")
+    line.add_argument("--items", type=int, default=200, help="items to run")
+    line.add_argument("--defects", choices=["none", "realistic", "harsh"], default="realistic")
+    line.add_argument("--fps", type=float, default=60.0, help="camera frames per second")
+    line.add_argument("--fast", action="store_true", help="do not pace frames in real time")
+    line.add_argument("--seed", type=int, default=0)
+    line.add_argument("--serial-noise", action="store_true", help="garbage on the photo-eye")
+    line.add_argument("--decoder", choices=["zxingcpp", "pyzbar", "union"], default="zxingcpp")
+    line.add_argument("--json", action="store_true", help="print one JSON summary line")
+    line.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
+    if args.command == "line":
+        logging.basicConfig(
+            level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+        )
+        return _line(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     options = PlantOptions(
         items=args.items,

@@ -289,3 +289,38 @@ def decode_test_set(seed: int = 2026, *, rounds: int = 2) -> list[Sample]:
             n += 1
             del r
     return samples
+
+
+def label_with_defects(label: Image, rng: np.random.Generator, level: str) -> Image:
+    """A conveyor label (black on white, quiet zone included) as the camera sees it with the
+    cosmetic defects of ``level`` ("realistic": one mild defect, "harsh": two stronger ones).
+    The result stays the same size so the carton stays the same."""
+    if level == "none":
+        return label
+    strong = level == "harsh"
+    kinds = ["blur", "noise", "skew", "glare", "damage", "contrast"]
+    picks = rng.choice(kinds, size=2 if strong else 1, replace=False)
+    out = label.astype(np.float64)
+    h, w = label.shape
+    for kind in picks:
+        if kind == "blur":
+            out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.6, 1.3 if strong else 0.9)))
+        elif kind == "noise":
+            out = out + rng.normal(0, float(rng.uniform(6, 16 if strong else 10)), out.shape)
+        elif kind == "skew":
+            warped = _perspective(
+                np.clip(out, 0, 255).astype(np.uint8), rng, 0.12 if strong else 0.06
+            )
+            out = warped.astype(np.float64)
+        elif kind == "glare":
+            gy, gx = np.mgrid[0:h, 0:w]
+            cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+            sigma = rng.uniform(0.1, 0.2) * w
+            peak = 140 if strong else 90
+            out = out + peak * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * sigma**2))
+        elif kind == "damage":
+            damaged = _damage(np.clip(out, 0, 255).astype(np.uint8), rng)
+            out = damaged.astype(np.float64)
+        elif kind == "contrast":
+            out = 128 + (out - 128) * float(rng.uniform(0.35 if strong else 0.5, 0.7))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -343,7 +343,11 @@ def _without_id_clashes(batch: EventBatch) -> tuple[EventBatch, list[Rejection]]
 
 
 def _code_texts(event: StationEvent) -> tuple[str, ...]:
-    return (event.code,) if isinstance(event, CommissionEvent) else (event.parent, *event.children)
+    if isinstance(event, CommissionEvent):
+        return (event.code,)
+    if isinstance(event, AggregateEvent):
+        return (event.parent, *event.children)
+    return ()  # a reject is a record: nothing to look up
 
 
 async def ingest(
@@ -478,7 +482,9 @@ async def ingest(
                 if isinstance(event, CommissionEvent):
                     work.commission(station_id, event, contents)
                     continue  # recorded when the pending commissionings are flushed
-                await work.aggregate(station_id, event)
+                if isinstance(event, AggregateEvent):
+                    await work.aggregate(station_id, event)
+                # A RejectEvent is recorded as it is: the item left the line, no code moved.
             except _Refused as exc:
                 await work.flush()  # keep the event log in the order events arrived
                 work.record(station_id, event, str(exc), contents)

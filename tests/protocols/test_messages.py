@@ -108,7 +108,7 @@ def test_parse_event_round_trips_one_event(event: CommissionEvent | AggregateEve
         (
             {"type": "sneeze"},
             FieldTypeError,
-            "event: field 'type' expected one of commission, aggregate, got 'sneeze'",
+            "event: field 'type' expected one of commission, aggregate, reject, got 'sneeze'",
         ),
         ({**COMMISSION.as_dict(), "extra": 1}, UnknownFieldError, "event: unknown field(s) extra"),
     ],
@@ -468,7 +468,7 @@ STRICT: list[tuple[Message, bytes, type[MessageError], str]] = [
         EventBatch,
         changed(EVENTS, ("events", 0, "type"), "scan"),
         FieldTypeError,
-        "events[0]: field 'type' expected one of commission, aggregate, got 'scan'",
+        "events[0]: field 'type' expected one of commission, aggregate, reject, got 'scan'",
     ),
     (
         EventBatch,
