@@ -120,6 +120,9 @@ class Settings(BaseModel):
     dead_letter_retention_days: int = Field(
         30, ge=1, description="Dead letters older than this are deleted"
     )
+    unship_grace_hours: float = Field(
+        24, ge=0, description="How long after shipping an admin may un-ship a mistaken order"
+    )
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted"
     )

@@ -36,6 +36,7 @@ class Step(enum.StrEnum):
     PACKING = "packing"
     UNPACKING = "unpacking"
     SHIPPING = "shipping"
+    UNSHIPPING = "unshipping"  # an admin takes back a mistaken shipment within the grace period
     RECEIVING = "receiving"
     CONSUMING = "consuming"  # points claimed / card redeemed
     VOIDING = "voiding"  # a scrapped or destroyed label (EPCIS: destroying)
@@ -55,6 +56,9 @@ _ALLOWED: dict[Step, tuple[frozenset[State], State | None]] = {
     Step.PACKING: (frozenset({State.COMMISSIONED}), State.PACKED),
     Step.UNPACKING: (frozenset({State.PACKED}), State.COMMISSIONED),
     Step.SHIPPING: (frozenset({State.COMMISSIONED, State.PACKED}), State.SHIPPED),
+    # Un-shipping returns a code to the warehouse; a code that was in a case is then packed
+    # again by a PACKING step (the gate has one target per step).
+    Step.UNSHIPPING: (frozenset({State.SHIPPED}), State.COMMISSIONED),
     Step.RECEIVING: (frozenset({State.SHIPPED}), State.RECEIVED),
     Step.CONSUMING: (frozenset({State.SHIPPED, State.RECEIVED}), State.CONSUMED),
     Step.VOIDING: (
@@ -74,6 +78,8 @@ _WHY: dict[tuple[Step, State], str] = {
     (Step.PACKING, State.PACKED): "already packed in another case or pallet",
     (Step.UNPACKING, State.COMMISSIONED): "not packed in a case or pallet",
     (Step.RECEIVING, State.RECEIVED): "already received",
+    (Step.UNSHIPPING, State.RECEIVED): "already received by the dealer",
+    (Step.UNSHIPPING, State.CONSUMED): "already consumed (redeemed)",
     (Step.CONSUMING, State.CONSUMED): "already consumed (redeemed)",
     (Step.RECALLING, State.RECALLED): "already recalled",
     (Step.RECALLING, State.GENERATED): "never commissioned: void the label instead",

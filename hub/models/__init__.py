@@ -22,7 +22,7 @@ from hub.models.master import (
     Store,
     Warehouse,
 )
-from hub.models.orders import Order
+from hub.models.orders import Order, OrderClaim, OrderLine, OrderScan
 from hub.models.users import AuditEntry, LoginToken, User
 
 __all__ = [
@@ -43,6 +43,9 @@ __all__ = [
     "Lot",
     "LotMaterial",
     "Order",
+    "OrderClaim",
+    "OrderLine",
+    "OrderScan",
     "Product",
     "ScanLog",
     "Station",

@@ -13,7 +13,7 @@ from hub.ingest.service import IngestService
 from hub.keycheck import check_keys
 from hub.settings import Settings
 from hub.verify import Verifier
-from hub.web import admin, consumer, master, ops, pda, users
+from hub.web import admin, consumer, master, ops, orders, pda, users
 from hub.web.api import ENDPOINTS, TAGS, Api
 from hub.web.keys import ENGINE, KEYRING, RUNTIME, SESSIONS, SETTINGS, VERIFIER, Runtime
 from hub.web.middleware import (
@@ -25,7 +25,15 @@ from hub.web.middleware import (
 from protocols.codes import Keyring
 
 # Every audience's endpoints; a new audience module adds its Api here.
-AUDIENCES: tuple[Api, ...] = (consumer.api, pda.api, admin.api, ops.api, users.api, master.api)
+AUDIENCES: tuple[Api, ...] = (
+    consumer.api,
+    pda.api,
+    admin.api,
+    ops.api,
+    users.api,
+    master.api,
+    orders.api,
+)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -42,7 +42,7 @@ async def test_shipping_activates_codes(plant: Any) -> None:
         "replayed": False,
     }
     order = await hub.scalar(select(Order).where(Order.number == "SO-1"))
-    assert (order.state, order.region) == ("shipped", "Zhejiang")
+    assert (order.state, order.region) == ("complete", "Zhejiang")
     assert order.shipped_at is not None
     for url in urls[:2]:
         code = await hub.code(url)
