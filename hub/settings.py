@@ -28,7 +28,7 @@ from protocols.errors import KeyConfigError
 from protocols.topics import Topics
 
 ENV_PREFIX = "YIMA_HUB_"
-Role = Literal["admin", "operator", "warehouse", "dealer", "inspector", "store"]
+Role = Literal["admin", "operator", "warehouse", "dealer", "inspector", "store", "partner"]
 
 
 class Settings(BaseModel):
@@ -140,6 +140,18 @@ class Settings(BaseModel):
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="text: one readable line per record; json: JSON lines"
+    )
+    gs1_company_prefix_length: int = Field(
+        7,
+        ge=6,
+        le=12,
+        description="Digits of the brand's GS1 company prefix in its GTINs: splits a GTIN "
+        "into the parts of an SGTIN EPC URI (urn:epc:id:sgtin:<prefix>.<item>.<serial>)",
+    )
+    epcis_epc_format: Literal["Always_EPC_URN", "Always_GS1_Digital_Link"] = Field(
+        "Always_EPC_URN",
+        description="How EPCIS answers name codes when the request has no GS1-EPC-Format "
+        "header: SGTIN EPC URIs or GS1 Digital Link URIs",
     )
 
     @field_validator("mqtt_url")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Role = Literal["admin", "operator", "warehouse", "dealer", "inspector", "store"]
+Role = Literal["admin", "operator", "warehouse", "dealer", "inspector", "store", "partner"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 # Which scope field a role must (or may) carry.
@@ -23,6 +23,7 @@ SCOPE_ALLOWED: dict[str, frozenset[str]] = {
     "warehouse": frozenset({"warehouse_id"}),
     "dealer": frozenset({"dealer_id"}),
     "store": frozenset({"store_id"}),
+    "partner": frozenset(),  # EPCIS trading partners (/epcis)
 }
 
 

@@ -9,6 +9,7 @@ here so that its tables are part of ``Base.metadata``.
 from hub.models.alerts import Alert
 from hub.models.base import Base, BigId
 from hub.models.codes import Code, CodeBatch, CodeKeyCounter
+from hub.models.epcis import EpcisCapture, EpcisEvent, EpcisEventEpc
 from hub.models.events import DeadLetter, Event, ScanLog
 from hub.models.keys import CodeKeyFingerprint
 from hub.models.master import (
@@ -38,6 +39,9 @@ __all__ = [
     "Dealer",
     "DealerRegion",
     "Document",
+    "EpcisCapture",
+    "EpcisEvent",
+    "EpcisEventEpc",
     "Event",
     "LoginToken",
     "Lot",

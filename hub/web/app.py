@@ -13,7 +13,7 @@ from hub.ingest.service import IngestService
 from hub.keycheck import check_keys
 from hub.settings import Settings
 from hub.verify import Verifier
-from hub.web import admin, consumer, master, ops, orders, pda, users
+from hub.web import admin, consumer, epcis, master, ops, orders, pda, users
 from hub.web.api import ENDPOINTS, TAGS, Api
 from hub.web.keys import ENGINE, KEYRING, RUNTIME, SESSIONS, SETTINGS, VERIFIER, Runtime
 from hub.web.middleware import (
@@ -33,6 +33,7 @@ AUDIENCES: tuple[Api, ...] = (
     users.api,
     master.api,
     orders.api,
+    epcis.api,
 )
 
 

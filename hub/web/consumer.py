@@ -12,6 +12,7 @@ from hub.domain.signals import Place
 from hub.domain.visitors import client_address, is_machine, network_of
 from hub.timeutil import utcnow
 from hub.verify import Visit
+from hub.web import epcis
 from hub.web.api import Api, Out
 from hub.web.keys import RUNTIME, SETTINGS, VERIFIER
 from hub.web.middleware import wants_json
@@ -140,5 +141,10 @@ async def verify_digital_link(request: web.Request) -> web.StreamResponse:
     Browsers get a zh-CN / en page; ``Accept: application/json`` gets the verdict as JSON.
     Every call by a person is a scan and is logged; link previewers and crawlers (by user
     agent) get a page without a verdict and are not counted.
+    ``linkType=all`` lists the code's links instead (no scan); ``linkType=gs1:epcis``
+    redirects to its EPCIS events.
     """
+    links = await epcis.digital_link(request)  # GS1 Digital Link resolution (hub.web.epcis)
+    if links is not None:
+        return links
     return await _verify(request)
