@@ -102,6 +102,21 @@ class Settings(BaseModel):
         description="The brand's table of IP networks to administrative division codes "
         '(e.g. {"36.16.0.0/12" = "330000"}), to place a scan without the browser\'s location',
     )
+    scan_burst: int = Field(
+        60, ge=1, description="Consumer scans one client (network) may make at once"
+    )
+    scans_per_hour: int = Field(
+        600, ge=1, description="Consumer scans per hour one client may make after its burst"
+    )
+    unknown_burst: int = Field(
+        10,
+        ge=1,
+        description="Scans of unknown or forged codes one client may make at once, before "
+        "answers are 429 (serial enumeration) and an alert is raised",
+    )
+    unknown_per_hour: int = Field(
+        30, ge=1, description="Scans of unknown codes per hour one client may make after that"
+    )
     scan_group_max: int = Field(
         256, ge=1, description="Most consumer scans written in one database transaction"
     )

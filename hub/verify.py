@@ -207,18 +207,29 @@ class Verifier:
             if not job.future.done():
                 job.future.set_exception(UnavailableError("The hub is shutting down"))
 
-    async def verify(self, visit: Visit) -> VerifyResult:
-        """Judge the scanned text, count and log the scan; returns after the commit."""
+    async def verify(
+        self, visit: Visit, serial_text: str | None = None, label_gtin: str | None = None
+    ) -> VerifyResult:
+        """Judge the scanned text, count and log the scan; returns after the commit.
+
+        The web layer already split a printed URL by its route: it passes the serial part
+        (and the GTIN of a Digital Link), which skips parsing the whole URL again (a GS1
+        Digital Link parse costs several times the keyed check). Without them ``visit.raw``
+        is parsed in full.
+        """
+        text = visit.raw if serial_text is None else serial_text
         serial: str | None = None
         gtin: str | None = None
         decided: VerifyResult | None = None
         try:
-            checked = check_code(visit.raw, self.keyring)
+            checked = check_code(text, self.keyring)
             serial, gtin = checked.serial, checked.gtin
+            if label_gtin is not None:
+                gtin = _gtin14(label_gtin)
         except ForgedCodeError:
             # No database lookup for a serial we never sealed.
             decided = VerifyResult(
-                Verdict.UNKNOWN, "not issued by this brand", parse_code(visit.raw).serial.value
+                Verdict.UNKNOWN, "not issued by this brand", parse_code(text).serial.value
             )
         except CodeError as exc:
             decided = VerifyResult(Verdict.UNKNOWN, f"malformed code: {exc}")
@@ -227,6 +238,11 @@ class Verifier:
         future: asyncio.Future[VerifyResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(visit, serial, gtin, decided, future))
         return await future
+
+    async def raise_alert(self, row: dict[str, Any]) -> None:
+        """An alert that comes with no scan (serial enumeration), in its own transaction."""
+        async with self.engine.begin() as conn:
+            await upsert_alerts(conn, [row])
 
     async def _run(self) -> None:
         while True:
@@ -367,6 +383,12 @@ class Verifier:
         )
 
 
+def _gtin14(text: str) -> str:
+    """A label's GTIN as GTIN-14 for comparing with the product's (which is valid): any text
+    that is not the product's GTIN is a mismatch, so no check-digit arithmetic is needed."""
+    return text.zfill(14) if text.isdigit() and len(text) in (8, 12, 13) else text
+
+
 def _scan_of(row: Any) -> Scan:
     place = None
     if row.lat is not None and row.lon is not None:
@@ -445,6 +467,24 @@ def _alerts(code: Any, visit: Visit, assessment: Assessment) -> list[dict[str, A
             }
         )
     return out
+
+
+def enumeration_alert(client: str, at: datetime, last_serial: str | None) -> dict[str, Any]:
+    """One client ran out of tries for unknown codes (a serial-guessing script)."""
+    return {
+        "key": f"enumeration:{client}"[:120],
+        "kind": "enumeration",
+        "code_id": None,
+        "serial": None,
+        "client": client[:48],
+        "dealer_id": None,
+        "order_id": None,
+        "region": None,
+        "evidence": {"last_serial": last_serial},
+        "first_at": at,
+        "last_at": at,
+        "count": 1,
+    }
 
 
 def _merge(alerts: dict[str, dict[str, Any]], alert: dict[str, Any]) -> None:

@@ -47,9 +47,7 @@ _IN_CHUNK = 500
 _CODES = Code.__table__
 # Core statements run as one executemany, without the ORM's bulk bookkeeping per row.
 _SET_COMMISSIONED_AT = (
-    update(_CODES)
-    .where(_CODES.c.id == bindparam("b_id"))
-    .values(commissioned_at=bindparam("b_at"))
+    update(_CODES).where(_CODES.c.id == bindparam("b_id")).values(commissioned_at=bindparam("b_at"))
 )
 _INSERT_EVENTS = insert(Event.__table__)
 DEAD_LETTER_PAYLOAD_BYTES = 4096  # enough to see what went wrong; the size is kept apart
@@ -181,9 +179,7 @@ class _Transaction:
             raise _Refused(f"{role}: {why}")
         return row
 
-    def commission(
-        self, station_id: str, event: CommissionEvent, contents: dict[str, Any]
-    ) -> None:
+    def commission(self, station_id: str, event: CommissionEvent, contents: dict[str, Any]) -> None:
         """Check one commissioning; it is written with the next flush."""
         row = self.resolve(event.code, "code")
         why = rules.wrong_product(event.sku, row.sku, row.serial)

@@ -8,14 +8,26 @@ from aiohttp import web
 
 from hub import housekeeping
 from hub.db import create_engine, sessionmaker, upgrade
+from hub.domain.limits import ConsumerLimits, Limiter
 from hub.domain.signals import Thresholds
 from hub.ingest.service import IngestService
 from hub.keycheck import check_keys
+from hub.locate import Locator
 from hub.settings import Settings
 from hub.verify import Verifier
-from hub.web import admin, consumer, epcis, master, ops, orders, pda, users
+from hub.web import admin, alerts, consumer, epcis, master, ops, orders, pda, users
 from hub.web.api import ENDPOINTS, TAGS, Api
-from hub.web.keys import ENGINE, KEYRING, RUNTIME, SESSIONS, SETTINGS, VERIFIER, Runtime
+from hub.web.keys import (
+    ENGINE,
+    KEYRING,
+    LIMITS,
+    LOCATOR,
+    RUNTIME,
+    SESSIONS,
+    SETTINGS,
+    VERIFIER,
+    Runtime,
+)
 from hub.web.middleware import (
     auth_middleware,
     error_middleware,
@@ -34,6 +46,7 @@ AUDIENCES: tuple[Api, ...] = (
     master.api,
     orders.api,
     epcis.api,
+    alerts.api,
 )
 
 
@@ -95,6 +108,11 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> web.Applic
     app[SETTINGS] = settings
     app[KEYRING] = keyring or settings.keyring()
     app[RUNTIME] = Runtime(public_base=settings.public_base())
+    app[LIMITS] = ConsumerLimits(
+        scans=Limiter(settings.scan_burst, settings.scans_per_hour),
+        unknown=Limiter(settings.unknown_burst, settings.unknown_per_hour),
+    )
+    app[LOCATOR] = Locator(settings.ip_regions)
     app[ENDPOINTS] = []
     app[TAGS] = {}
     app.cleanup_ctx.append(_database_ctx)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 
 from aiohttp import web
 from pydantic import Field
 
-from hub.domain.signals import Place
+from hub.domain.verdict import Verdict
 from hub.domain.visitors import client_address, is_machine, network_of
+from hub.errors import RateLimitedError
 from hub.timeutil import utcnow
-from hub.verify import Visit
+from hub.verify import Visit, enumeration_alert
 from hub.web import epcis
 from hub.web.api import Api, Out
-from hub.web.keys import RUNTIME, SETTINGS, VERIFIER
+from hub.web.keys import LIMITS, LOCATOR, RUNTIME, SETTINGS, VERIFIER
 from hub.web.middleware import wants_json
 from hub.web.pages import pick_language, preview_page, verdict_page
 
@@ -64,18 +66,6 @@ def _device(request: web.Request) -> tuple[str, bool]:
     return secrets.token_hex(8), True
 
 
-def _place(request: web.Request) -> Place | None:
-    """The browser's location, when the person agreed to share it (``?lat=&lon=``)."""
-    try:
-        lat = float(request.query["lat"])
-        lon = float(request.query["lon"])
-    except (KeyError, ValueError):
-        return None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return Place(lat, lon, None, "gps")
-
-
 async def _verify(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
@@ -86,6 +76,18 @@ async def _verify(request: web.Request) -> web.StreamResponse:
         return web.Response(text=preview_page(lang), content_type="text/html")
     trusted = tuple(ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies)
     address = client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+    network = network_of(address)
+    client = network or address or "?"
+    limits = app[LIMITS]
+    now = time.monotonic()
+    for limiter, what in ((limits.unknown, "unknown codes"), (limits.scans, "scans")):
+        decision = limiter.peek(client, now)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"Too many {what} from your network; try again in {decision.retry_after} s",
+                decision.retry_after,
+            )
+    limits.scans.take(client, now)
     device, new_device = _device(request)
     # Judge the URL as printed (the public base), whatever host the request came through.
     printed = app[RUNTIME].public_base + request.rel_url.path
@@ -94,11 +96,20 @@ async def _verify(request: web.Request) -> web.StreamResponse:
         at=utcnow(),
         address=address,
         device=device,
-        network=network_of(address),
+        network=network,
         user_agent=user_agent,
-        place=_place(request),
+        place=app[LOCATOR].locate(
+            address,
+            request.query.get("lat"),
+            request.query.get("lon"),
+            request.query.get("region"),
+        ),
     )
-    result = await app[VERIFIER].verify(visit)
+    result = await app[VERIFIER].verify(
+        visit, request.match_info["serial"], request.match_info.get("gtin")
+    )
+    if result.verdict is Verdict.UNKNOWN and limits.unknown.take(client, now).exhausted_now:
+        await app[VERIFIER].raise_alert(enumeration_alert(client, visit.at, result.serial))
     body = VerdictOut.model_validate(result.as_dict()).model_dump(mode="json", exclude_unset=True)
     response: web.Response
     if wants_json(request):
@@ -123,7 +134,7 @@ async def _verify(request: web.Request) -> web.StreamResponse:
 
 
 # HEAD is not a scan: link-preview bots must not inflate the scan count (no HEAD routes).
-@api.get("/c/{serial}", roles=(), response=VerdictOut, errors=(503,))
+@api.get("/c/{serial}", roles=(), response=VerdictOut, errors=(429, 503))
 async def verify_short(request: web.Request) -> web.StreamResponse:
     """Verify a short-form code URL.
 
@@ -134,7 +145,7 @@ async def verify_short(request: web.Request) -> web.StreamResponse:
     return await _verify(request)
 
 
-@api.get("/01/{gtin}/21/{serial}", roles=(), response=VerdictOut, errors=(503,))
+@api.get("/01/{gtin}/21/{serial}", roles=(), response=VerdictOut, errors=(429, 503))
 async def verify_digital_link(request: web.Request) -> web.StreamResponse:
     """Verify a GS1 Digital Link code URL.
 

@@ -8,7 +8,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.domain.access import Principal
+from hub.domain.limits import ConsumerLimits
 from hub.ingest.service import IngestService
+from hub.locate import Locator
 from hub.settings import Settings
 from hub.verify import Verifier
 from protocols.codes import Keyring
@@ -32,6 +34,8 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 RUNTIME = web.AppKey("runtime", Runtime)
 VERIFIER = web.AppKey("verifier", Verifier)
+LIMITS = web.AppKey("consumer_limits", ConsumerLimits)
+LOCATOR = web.AppKey("locator", Locator)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 __all__ = ["KEYRING", "PRINCIPAL", "RUNTIME", "SESSIONS", "SETTINGS", "Principal", "Runtime"]
