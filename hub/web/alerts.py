@@ -21,9 +21,13 @@ READERS = ("admin", "operator", "inspector", "dealer")
 
 
 class AlertQuery(Params):
-    kind: str | None = Field(None, max_length=32, description="Only alerts of this signal")
+    kind: str | None = Field(
+        None, max_length=32, pattern=r"^[a-z_]+$", description="Only alerts of this signal"
+    )
     limit: int = Field(100, ge=1, le=1000)
-    before_id: int | None = Field(None, ge=1, description="Page: alerts older than this id")
+    before_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Page: alerts older than this id"
+    )
 
 
 class AlertOut(Out):
