@@ -45,6 +45,34 @@ def _line(args: argparse.Namespace) -> int:
     return 0
 
 
+def _consumers(args: argparse.Namespace) -> int:
+    from simulators.consumers import ConsumerOptions, run_consumers
+
+    options = ConsumerOptions(
+        codes=args.codes,
+        clones=args.clones,
+        leaked=args.leaked,
+        bots=args.bots,
+        griefers=args.griefers,
+        guesses_per_bot=args.guesses,
+        seed=args.seed,
+    )
+    try:
+        summary = run_consumers(options)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
+        print(f"yima-sim: {exc}", file=sys.stderr)
+        return 1
+    result = summary.as_dict()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0 if summary.targets_met else 3
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="yima-sim", description="Yima simulators (模拟器)")
@@ -71,7 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     line.add_argument("--decoder", choices=["zxingcpp", "pyzbar", "union"], default="zxingcpp")
     line.add_argument("--json", action="store_true", help="print one JSON summary line")
     line.add_argument("--timeout", type=float, default=600.0)
+    consumers = sub.add_parser(
+        "consumers", help="genuine consumers and attacks (clones, leaks, bots, griefers)"
+    )
+    consumers.add_argument("--codes", type=int, default=300, help="shipped codes with buyers")
+    consumers.add_argument("--clones", type=int, default=20, help="codes copied onto fakes")
+    consumers.add_argument("--leaked", type=int, default=10, help="never-shipped codes scanned")
+    consumers.add_argument("--bots", type=int, default=2, help="serial-guessing clients")
+    consumers.add_argument("--guesses", type=int, default=100, help="guesses per bot")
+    consumers.add_argument("--griefers", type=int, default=5, help="griefed genuine codes")
+    consumers.add_argument("--seed", type=int, help="random seed (default: random)")
+    consumers.add_argument("--json", action="store_true", help="print one JSON summary line")
     args = parser.parse_args(argv)
+    if args.command == "consumers":
+        return _consumers(args)
     if args.command == "line":
         logging.basicConfig(
             level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"

@@ -51,6 +51,7 @@ def start_hub(
     timeout: float = 60.0,
     code_secret: bytes | None = None,
     token: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningHub]:
     """Run ``yima-hub serve``; stop it on exit. A fresh code key and admin token unless
     given (a restarted hub must get the same ones back)."""
@@ -58,7 +59,8 @@ def start_hub(
     # Hex: a token that starts with "-" would read as an option on a command line.
     token = token or secrets.token_hex(16)
     secret = code_secret or secrets.token_bytes(32)
-    env = dict(os.environ)
+    extra_env = env or {}
+    env = dict(os.environ) | extra_env
     env["YIMA_HUB_CODE_KEYS"] = json.dumps({"0": base64.b64encode(secret).decode()})
     env["YIMA_HUB_TOKENS"] = json.dumps({token: "admin"})
     args = [
