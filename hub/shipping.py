@@ -936,3 +936,14 @@ async def unship(
         )
     )
     return {"order": order.number, "state": order.state, "returned": len(moved.moved)}
+
+
+async def code_for_order(
+    session: AsyncSession, keyring: Keyring, order: Order, text: str
+) -> KnownCode | None:
+    """One code as the scan judgement of ``order`` sees it; None for no code of ours."""
+    checked = _keyed(text, keyring)
+    if isinstance(checked, Judgement):
+        return None
+    found = (await known_codes(session, order, [checked.serial])).get(checked.serial)
+    return None if found is None else found.info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -40,18 +41,31 @@ class HubClient:
         """GET a text endpoint (e.g. a CSV export)."""
         return self._send("GET", path, None).decode("utf-8")
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> bytes:
+    def upload(self, path: str, data: bytes, content_type: str) -> Any:
+        """POST a file (e.g. an ERP order CSV) and return the decoded JSON answer."""
+        return json.loads(self._send("POST", path, None, raw=(data, content_type)) or b"null")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        raw: tuple[bytes, str] | None = None,
+    ) -> bytes:
         url = self.base_url.rstrip("/") + path
         if not url.startswith(("http://", "https://")):
             raise PdaError(f"Hub URL must be http(s)://..., got {self.base_url!r}")
         data = None if body is None else json.dumps(body).encode()
+        content_type = "application/json"
+        if raw is not None:
+            data, content_type = raw
         req = urllib.request.Request(  # noqa: S310 - scheme checked above
             url,
             data=data,
             method=method,
             headers={
-                "Authorization": f"Bearer {self.token}",
-                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
+                "Content-Type": content_type,
                 "Accept": "application/json",
             },
         )
@@ -88,3 +102,54 @@ class HubClient:
             body["region"] = region
         result: dict[str, Any] = self.request("POST", "/api/v1/shipments", body)
         return result
+
+    # The PDA API (scanning against orders) ------------------------------------------------
+    def assigned_orders(self, device: str) -> list[dict[str, Any]]:
+        query = urllib.parse.urlencode({"device": device})
+        found: list[dict[str, Any]] = self.request("GET", f"/api/v1/pda/orders?{query}")["orders"]
+        return found
+
+    def download(self, number: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", f"/api/v1/pda/orders/{_quote(number)}")
+        return found
+
+    def upload_scans(self, number: str, device: str, scans: list[dict[str, Any]]) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request(
+            "POST",
+            f"/api/v1/pda/orders/{_quote(number)}/scans",
+            {"device": device, "scans": scans},
+        )
+        return answer
+
+    def lookup_code(self, number: str, code: str) -> dict[str, Any]:
+        """What the hub knows of a code the order's download does not list."""
+        query = urllib.parse.urlencode({"code": code})
+        answer: dict[str, Any] = self.request(
+            "GET", f"/api/v1/pda/orders/{_quote(number)}/codes?{query}"
+        )
+        return answer
+
+    def complete(self, number: str, completion_id: str, reason: str | None) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request(
+            "POST",
+            f"/api/v1/pda/orders/{_quote(number)}/complete",
+            {"id": completion_id, "reason": reason},
+        )
+        return answer
+
+    def receive(self, number: str, receipt_id: str, codes: list[str]) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request(
+            "POST",
+            f"/api/v1/pda/orders/{_quote(number)}/receipts",
+            {"id": receipt_id, "codes": codes},
+        )
+        return answer
+
+    def lookup(self, code: str, region: str | None = None) -> dict[str, Any]:
+        query = urllib.parse.urlencode({"code": code, **({"region": region} if region else {})})
+        answer: dict[str, Any] = self.request("GET", f"/api/v1/pda/lookup?{query}")
+        return answer
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")

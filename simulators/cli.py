@@ -110,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     consumers.add_argument("--griefers", type=int, default=5, help="griefed genuine codes")
     consumers.add_argument("--seed", type=int, help="random seed (default: random)")
     consumers.add_argument("--json", action="store_true", help="print one JSON summary line")
+    pda = sub.add_parser("pda", help="the warehouse PDA's app core against a live hub")
+    pda.add_argument("--orders", type=int, default=3, help="orders to import, scan and ship")
+    pda.add_argument("--offline", action="store_true", help="scan every order with the hub down")
+    pda.add_argument("--mistakes", action="store_true", help="wrong products, over-scans, ...")
+    pda.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    pda.add_argument("--hub-url", help="use this hub instead of starting one")
+    pda.add_argument("--token", help="admin token of --hub-url")
+    pda.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     args = parser.parse_args(argv)
     if args.command == "consumers":
         return _consumers(args)
@@ -119,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return _line(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "pda":
+        return _pda(args, parser)
     options = PlantOptions(
         items=args.items,
         hub_url=args.hub_url,
@@ -145,3 +155,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     return 0
+
+
+def _pda(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from simulators.pda import PdaOptions, run_pda
+
+    if args.orders < 1:
+        parser.error(f"--orders expected a positive number, got {args.orders}")
+    options = PdaOptions(
+        orders=args.orders,
+        offline=args.offline,
+        mistakes=args.mistakes,
+        hub_url=args.hub_url,
+        token=args.token,
+        workdir=args.workdir,
+    )
+    say = (lambda _line: None) if args.json else print
+    try:
+        summary = run_pda(options, say=say)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
+        print(f"yima-sim: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary.as_dict(), ensure_ascii=False) if args.json else summary.as_dict())
+    return 0 if summary.synced and summary.lost_scans == 0 else 3

@@ -311,3 +311,45 @@ async def inspector_lookup(request: web.Request, query: LookupQuery) -> LookupOu
             source=principal.subject,
         )
     return LookupOut.model_validate(result)
+
+
+class CodeQuery(Params):
+    code: str = Field(min_length=1, max_length=512, description="The code as scanned")
+
+
+class KnownCodeOut(Out):
+    known: bool
+    serial: str | None = None
+    kind: str | None = None
+    sku: str | None = None
+    status: str | None = Field(default=None, description="available, shipped, not_commissioned")
+    contents: list[str] = Field(default_factory=list)
+    items: dict[str, int] = Field(default_factory=dict)
+    detail: str | None = None
+
+
+@api.get(
+    "/api/v1/pda/orders/{number}/codes",
+    roles=("warehouse",),
+    params=OrderParams,
+    query=CodeQuery,
+    response=KnownCodeOut,
+)
+async def order_code(request: web.Request, params: OrderParams, query: CodeQuery) -> KnownCodeOut:
+    """What the hub knows of a code an order's download does not list (a product of no
+    line, a label never read on the line, a code shipped earlier), for the device's judgement."""
+    async with request.app[SESSIONS]() as session:
+        order = await orders.order_by_number(session, params.number, viewer(request))
+        found = await shipping.code_for_order(session, request.app[KEYRING], order, query.code)
+    if found is None:
+        return KnownCodeOut(known=False)
+    return KnownCodeOut(
+        known=True,
+        serial=found.serial,
+        kind=found.kind,
+        sku=found.sku,
+        status=found.status.value,
+        contents=list(found.contents),
+        items=dict(found.items),
+        detail=found.detail,
+    )

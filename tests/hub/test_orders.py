@@ -544,3 +544,29 @@ async def test_unship_within_the_grace_period(plant: Any) -> None:
     assert "grace period of 24 h is over" in late["error"]
     assert (await hub.code(loose)).state == "shipped"
     assert await hub.count(Code, Code.state == "shipped") == 4
+
+
+async def test_a_code_the_download_lacks_is_looked_up(plant: Any) -> None:
+    hub = plant
+    await new_order(hub, TEA=1)
+    (wine,) = await hub.commissioned("WINE", 1)
+    (never_read,) = await hub.urls("TEA", 1)
+    path = "/api/v1/pda/orders/SO-1/codes?code="
+    found = await hub.api("GET", path + serial(wine), headers=WH)
+    assert (found["known"], found["sku"], found["status"], found["kind"]) == (
+        True,
+        "WINE",
+        "available",
+        "item",
+    )
+    assert (await hub.api("GET", path + never_read, headers=WH))["status"] == "not_commissioned"
+    assert await hub.api("GET", path + "hello", headers=WH) == {
+        "known": False,
+        "serial": None,
+        "kind": None,
+        "sku": None,
+        "status": None,
+        "contents": [],
+        "items": {},
+        "detail": None,
+    }
