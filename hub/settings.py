@@ -44,6 +44,12 @@ class Settings(BaseModel):
         "mosquitto on a free loopback port",
     )
     topic_prefix: str = Field("", description="Topic prefix shared with the stations")
+    broker_auth: bool = Field(
+        False,
+        description="Embedded broker only: refuse anonymous clients; each station connects "
+        "with the credentials `yima-hub stations credentials` issued (user name = station id) "
+        "and may publish and read only its own topics. Read at start-up",
+    )
     share_group: str = Field("hub", description="Shared-subscription group of the hub processes")
     mqtt_client_id: str | None = Field(
         None,

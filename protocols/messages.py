@@ -596,6 +596,11 @@ class WorkOrder:
         return out
 
     @classmethod
+    def from_dict(cls, obj: object) -> WorkOrder:
+        """Strictly parse ``as_dict()`` output (e.g. a stored work order)."""
+        return cls.from_fields(_Fields(obj, "work_order"))
+
+    @classmethod
     def from_fields(cls, f: _Fields) -> WorkOrder:
         raw_pool = f.items("pool", max_items=MAX_POOL_RANGES, required=False)
         gtin = f.opt_text("gtin", max_len=14)

@@ -70,6 +70,11 @@ class Topics:
         """Subscription filter for one channel of every station."""
         return f"{self._base}/station/+/{channel.value}"
 
+    def acl_pattern(self, channel: Channel) -> str:
+        """A mosquitto ACL ``pattern`` topic for one channel of the station whose broker user
+        name is its station id (``%u``)."""
+        return f"{self._base}/station/%u/{channel.value}"
+
     def shared_events(self, group: str) -> str:
         """Shared subscription: hub processes in one group split the events between them."""
         if not _SHARE_GROUP.fullmatch(group):

@@ -14,6 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import imports, registry
 from hub.cli.common import in_session
+from hub.cli.stations import (
+    STATION_ACTIONS,
+    add_station_arguments,
+    credentials,
+    run_station_action,
+)
 from hub.errors import InvalidRequestError
 from hub.models import Dealer, Lot, Product, Station
 from hub.settings import Settings
@@ -36,11 +42,15 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     stations = commands.add_parser("stations", parents=[common], help="camera stations")
     stations.add_argument(
-        "action", choices=["add", "list"], help="add: register a station; list: show them"
+        "action",
+        choices=["add", "list", *STATION_ACTIONS],
+        help="add: register a station; list: show them; credentials: issue its broker "
+        "password; workorder / start / stop: send it a command (retained)",
     )
     stations.add_argument("--id", dest="station_id", help="add: station id")
     stations.add_argument("--line", help="add: production line it watches")
     stations.add_argument("--site", help="add: plant or workshop")
+    add_station_arguments(stations)
     stations.set_defaults(run=_stations)
 
     dealers = commands.add_parser("dealers", parents=[common], help="dealers")
@@ -136,6 +146,8 @@ def _products(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stations(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action in STATION_ACTIONS:
+        return run_station_action(args, settings)
     if args.action == "list":
 
         async def rows(session: AsyncSession) -> list[Station]:
@@ -154,6 +166,8 @@ def _stations(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     print(f"station {args.station_id} added")
+    if args.credentials:
+        return credentials(args.station_id, settings)
     return 0
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.domain import gate, rules
 from hub.domain.lifecycle import State, Step, why_not
 from hub.models import Code, DeadLetter, Event, Product, Station
+from hub.pools import PoolRange, pool_refusal, pools_of
 from hub.sql import chunks
 from protocols.codes import CheckedCode, CodeKind, Keyring, check_codes
 from protocols.errors import CodeError, ForgedCodeError, MessageError, TopicError
@@ -70,6 +71,8 @@ class _CodeRow:
     state: str
     sku: str
     gtin: str | None
+    batch_id: int | None = None
+    seq: int | None = None
 
 
 async def prune_dead_letters(
@@ -121,6 +124,8 @@ class _Transaction:
         self.rejected: dict[str, list[Rejection]] = defaultdict(list)
         self.event_rows: list[dict[str, Any]] = []
         self.pending: list[_Commission] = []
+        self.pools: dict[int, list[PoolRange]] = {}  # code pools of the loaded codes' batches
+        self.lines: dict[str, str] = {}  # station id -> its production line
 
     def dead_letter(self, topic: str, station_id: str | None, reason: str, payload: bytes) -> None:
         log.warning("dead letter from %s: %s", topic[:120], reason[:300])
@@ -157,14 +162,34 @@ class _Transaction:
         wanted = [s for s in serials if s not in self.codes]
         for part in chunks(wanted, _IN_CHUNK):
             rows = await self.session.execute(
-                select(Code.id, Code.serial, Code.kind, Code.state, Product.sku, Product.gtin)
+                select(
+                    Code.id,
+                    Code.serial,
+                    Code.kind,
+                    Code.state,
+                    Product.sku,
+                    Product.gtin,
+                    Code.batch_id,
+                    Code.seq,
+                )
                 .join(Product, Product.id == Code.product_id)
                 .where(Code.serial.in_(part))
             )
             for row in rows:
                 self.codes[row.serial] = _CodeRow(
-                    row.id, row.serial, CodeKind.parse(row.kind), row.state, row.sku, row.gtin
+                    row.id,
+                    row.serial,
+                    CodeKind.parse(row.kind),
+                    row.state,
+                    row.sku,
+                    row.gtin,
+                    row.batch_id,
+                    row.seq,
                 )
+        batches = {r.batch_id for r in self.codes.values() if r.batch_id is not None}
+        missing = batches - set(self.pools)
+        if missing:
+            self.pools.update(await pools_of(self.session, missing))
 
     def resolve(self, text: str, role: str) -> _CodeRow:
         """Format check, keyed check, then the code table; refuse with the first failure."""
@@ -185,6 +210,12 @@ class _Transaction:
         why = rules.wrong_product(event.sku, row.sku, row.serial)
         if why is not None:
             raise _Refused(why)
+        if row.batch_id is not None and row.seq is not None:
+            why = pool_refusal(
+                row.serial, row.seq, self.lines.get(station_id), self.pools.get(row.batch_id, [])
+            )
+            if why is not None:
+                raise _Refused(why)
         why = why_not(row.state, Step.COMMISSIONING)
         if why is not None:
             raise _Refused(f"code {row.serial}: {why}")
@@ -406,6 +437,7 @@ async def ingest(
     stations = {
         s.id: s for s in await session.scalars(select(Station).where(Station.id.in_(station_ids)))
     }
+    work.lines = {s.id: s.line for s in stations.values()}
     all_ids = [e.id for p in parsed for e in p.batch.events]
     all_ids += [r.id for p in parsed for r in p.refusals]
     recorded: dict[str, tuple[str, str | None, dict[str, Any]]] = {}

@@ -19,8 +19,9 @@ from hub import metrics
 from hub.errors import UnavailableError
 from hub.ingest.apply import IngestReport, ingest, prune_dead_letters
 from hub.ingest.mqtt import HubMqtt, Message
-from hub.mosquitto import EmbeddedBroker
+from hub.mosquitto import BrokerAuth, EmbeddedBroker, new_password
 from hub.settings import Settings
+from hub.stations import station_passwords
 from hub.timeutil import utcnow
 from protocols.broker import BrokerAddress
 from protocols.codes import Keyring
@@ -134,9 +135,14 @@ class IngestService:
         if settings.mqtt_url:
             url = settings.mqtt_url
         else:
-            self.broker = EmbeddedBroker()
+            auth = None
+            if settings.broker_auth:
+                async with self.sessions() as session:
+                    passwords = await station_passwords(session)
+                auth = BrokerAuth(new_password(), passwords, settings.topics)
+            self.broker = EmbeddedBroker(auth)
             await self.broker.start()
-            url = self.broker.url
+            url = self.broker.hub_url
         try:
             address = BrokerAddress.parse(url)  # settings validated a configured URL at load
             self.mqtt_url = address.url

@@ -24,6 +24,7 @@ from hub.models.master import (
     Warehouse,
 )
 from hub.models.orders import Order, OrderClaim, OrderLine, OrderScan
+from hub.models.pools import CodePool
 from hub.models.users import AuditEntry, LoginToken, User
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "CodeBatch",
     "CodeKeyCounter",
     "CodeKeyFingerprint",
+    "CodePool",
     "DeadLetter",
     "Dealer",
     "DealerRegion",

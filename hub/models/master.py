@@ -79,6 +79,12 @@ class Station(Base):
     status: Mapped[str] = mapped_column(String(16), default="unknown")
     last_seen_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    mqtt_password_hash: Mapped[str | None] = mapped_column(
+        String(200), comment="broker password (mosquitto $7$ hash); None: no credentials issued"
+    )
+    work_order: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="the work order last sent; every command carries it"
+    )
 
 
 class Dealer(Base):

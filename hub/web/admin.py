@@ -6,17 +6,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
 
-from hub import batches, registry
+from hub import batches, pools, registry, stations
 from hub.errors import InvalidRequestError, UnavailableError
+from hub.models import CodePool
 from hub.web.api import Api, Body, Out, Params
 from hub.web.keys import KEYRING, RUNTIME, SESSIONS
-from protocols.errors import ProtocolError
-from protocols.messages import Command, WorkOrder
 
 api = Api("admin", "The brand's back office: master data, code batches, stations.")
 
@@ -52,6 +52,10 @@ class WorkOrderIn(Body):
     id: str = Field(min_length=1, max_length=64)
     sku: str = Sku
     lot: str = Field(min_length=1, max_length=64)
+    production_date: date | None = None
+    line: str | None = Field(None, min_length=1, max_length=64)
+    shift: str | None = Field(None, min_length=1, max_length=32)
+    operator: str | None = Field(None, min_length=1, max_length=64)
 
 
 class CommandIn(Body):
@@ -63,6 +67,7 @@ class CommandOut(Out):
     id: str
     station_id: str
     command: str
+    work_order: str | None = Field(None, description="The work order the command carries")
 
 
 @api.post(
@@ -77,27 +82,92 @@ async def send_command(request: web.Request, params: StationParams, body: Comman
     """Send a station its work order, start or stop.
 
     Published retained with QoS 1 on the station's command topic, so a station that
-    (re)connects later gets its current command.
+    (re)connects later gets its current command. Every command carries the station's current
+    work order, so a retained start or stop never makes a restarted station lose it.
     """
     if body.command == "work_order" and body.work_order is None:
         raise InvalidRequestError("Command 'work_order' needs a work_order")
-    order = None
-    if body.work_order is not None:
-        order = WorkOrder(id=body.work_order.id, sku=body.work_order.sku, lot=body.work_order.lot)
-    async with request.app[SESSIONS]() as session:
-        await registry.station_by_id(session, params.station_id)
-        if order is not None:
-            await registry.product_by_sku(session, order.sku)
-    command = Command(station_id=params.station_id, command=body.command, work_order=order)
-    try:
-        Command.parse(command.to_json())  # the station's own strict check, before sending
-    except ProtocolError as exc:
-        raise InvalidRequestError(str(exc)) from None
     service = request.app[RUNTIME].ingest
     if service is None:
         raise UnavailableError("MQTT is not running")
-    service.publish_command(command)
-    return CommandOut(id=command.id, station_id=params.station_id, command=body.command)
+    wo = body.work_order
+    async with request.app[SESSIONS]() as session, session.begin():
+        command = await stations.build_command(
+            session,
+            params.station_id,
+            body.command,
+            order_id=None if wo is None else wo.id,
+            sku=None if wo is None else wo.sku,
+            lot=None if wo is None else wo.lot,
+            production_date=None if wo is None else wo.production_date,
+            line=None if wo is None else wo.line,
+            shift=None if wo is None else wo.shift,
+            operator=None if wo is None else wo.operator,
+        )
+        # Published inside the transaction: if the broker refuses, the stored work order is
+        # not changed either.
+        service.publish_command(command)
+    return CommandOut(
+        id=command.id,
+        station_id=params.station_id,
+        command=body.command,
+        work_order=None if command.work_order is None else command.work_order.id,
+    )
+
+
+class PoolIn(Body):
+    batch_id: int = RecordId
+    first: int = Field(ge=1, le=2**31 - 1, description="First 卡序号 (seq) of the range")
+    last: int = Field(ge=1, le=2**31 - 1, description="Last 卡序号 (seq), inclusive")
+    line: str = Field(min_length=1, max_length=64, description="Production line it goes to")
+    work_order: str | None = Field(None, min_length=1, max_length=64)
+
+
+class PoolOut(Out):
+    id: int
+    batch_id: int
+    first: int
+    last: int
+    line: str
+    work_order: str | None
+
+
+class PoolQuery(Params):
+    batch_id: int | None = Field(None, ge=1, le=2**63 - 1)
+
+
+class PoolList(Out):
+    pools: list[PoolOut]
+
+
+def _pool_out(pool: CodePool) -> PoolOut:
+    return PoolOut(
+        id=pool.id,
+        batch_id=pool.batch_id,
+        first=pool.first_seq,
+        last=pool.last_seq,
+        line=pool.line,
+        work_order=pool.work_order,
+    )
+
+
+@api.post("/api/v1/pools", body=PoolIn, response=PoolOut, status=201, errors=(404, 409))
+async def add_pool(request: web.Request, body: PoolIn) -> PoolOut:
+    """Allocate a range of a batch (by 卡序号) to a production line: its codes may then be
+    commissioned only by that line's stations."""
+    async with request.app[SESSIONS]() as session, session.begin():
+        pool = await pools.allocate(
+            session, body.batch_id, body.first, body.last, body.line, body.work_order
+        )
+        return _pool_out(pool)
+
+
+@api.get("/api/v1/pools", query=PoolQuery, response=PoolList)
+async def get_pools(request: web.Request, query: PoolQuery) -> PoolList:
+    """The code pools, of one batch or all."""
+    async with request.app[SESSIONS]() as session:
+        found = await pools.list_pools(session, query.batch_id)
+        return PoolList(pools=[_pool_out(p) for p in found])
 
 
 class BatchIn(Body):

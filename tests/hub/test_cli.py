@@ -49,7 +49,7 @@ def get_json(url: str) -> tuple[int, dict[str, object]]:
         return response.status, json.loads(response.read())
 
 
-async def start_serve(tmp_path: Path, stderr: Any) -> asyncio.subprocess.Process:
+async def start_serve(tmp_path: Path, stderr: Any, **env: str) -> asyncio.subprocess.Process:
     """``yima-hub serve`` on a free port with the embedded broker; stdout is piped."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -59,7 +59,7 @@ async def start_serve(tmp_path: Path, stderr: Any) -> asyncio.subprocess.Process
         "--port",
         "0",
         cwd=ROOT,
-        env=hub_env(tmp_path),
+        env=hub_env(tmp_path, **env),
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
     )

@@ -20,6 +20,8 @@ from protocols.messages import Command, WorkOrder
 
 WAREHOUSE = {"Authorization": "Bearer wh-token"}
 ORDER = {"id": "WO-7", "sku": "TEA", "lot": "LOT-7"}
+# What the station gets: the hub adds the station's line (TEA has no GTIN, no pools).
+SENT = WorkOrder(**ORDER, line="L1")
 
 
 class Listener:
@@ -65,9 +67,14 @@ async def test_work_order_is_published_and_retained(plant: Any, broker_url: str)
         live.close()
     payload, _ = live.got[0]
     assert Command.parse(payload) == Command(
-        station_id="st-1", command="work_order", id=body["id"], work_order=WorkOrder(**ORDER)
+        station_id="st-1", command="work_order", id=body["id"], work_order=SENT
     )
-    assert body == {"id": body["id"], "station_id": "st-1", "command": "work_order"}
+    assert body == {
+        "id": body["id"],
+        "station_id": "st-1",
+        "command": "work_order",
+        "work_order": "WO-7",
+    }
 
     # A station that connects later still gets its current work order.
     late = await asyncio.to_thread(Listener, broker_url, topic)
@@ -115,7 +122,7 @@ async def test_a_real_station_applies_the_work_order(
             if agent.work_order is not None:
                 break
             await asyncio.sleep(0.05)
-        assert agent.work_order == WorkOrder(**ORDER)
+        assert agent.work_order == SENT
     finally:
         await asyncio.to_thread(agent.stop)
 
@@ -170,3 +177,114 @@ async def test_commands_are_admin_only_and_need_the_broker(sqlite_plant: Any) ->
     hub.runtime.ingest.mqtt.connected.clear()
     down = await hub.api("POST", path, {"command": "stop"}, status=503)
     assert down == {"error": f"The MQTT broker at {hub.runtime.mqtt_url} is not reachable"}
+
+
+async def test_a_retained_start_keeps_the_work_order(plant: Any, broker_url: str) -> None:
+    """The bug of an earlier attempt: start was retained over the work order, and a station
+    restarted after it had no work order."""
+    await plant.api(
+        "POST",
+        "/api/v1/stations/st-1/commands",
+        {
+            "command": "work_order",
+            "work_order": {**ORDER, "shift": "B", "production_date": "2026-11-25"},
+        },
+        status=202,
+    )
+    started = await plant.api(
+        "POST", "/api/v1/stations/st-1/commands", {"command": "start"}, status=202
+    )
+    assert started["work_order"] == "WO-7"
+    restarted = await asyncio.to_thread(Listener, broker_url, plant.topics.command("st-1"))
+    try:
+        assert await asyncio.to_thread(restarted.arrived.wait, 10)
+    finally:
+        restarted.close()
+    payload, retained = restarted.got[0]
+    command = Command.parse(payload)
+    assert (command.command, retained) == ("start", True)
+    assert command.work_order == WorkOrder(
+        **ORDER, line="L1", shift="B", production_date="2026-11-25"
+    )
+
+
+async def test_pools_are_allocated_and_enforced_at_commissioning(plant: Any) -> None:
+    hub = plant
+    batch = await hub.api("POST", "/api/v1/batches", {"sku": "TEA", "count": 10}, status=201)
+    pool = await hub.api(
+        "POST",
+        "/api/v1/pools",
+        {"batch_id": batch["id"], "first": 1, "last": 5, "line": "L1", "work_order": "WO-7"},
+        status=201,
+    )
+    assert pool == {
+        "id": pool["id"],
+        "batch_id": batch["id"],
+        "first": 1,
+        "last": 5,
+        "line": "L1",
+        "work_order": "WO-7",
+    }
+    clash = await hub.api(
+        "POST",
+        "/api/v1/pools",
+        {"batch_id": batch["id"], "first": 5, "last": 7, "line": "L2"},
+        status=409,
+    )
+    assert clash["error"].startswith(f"Pool 5..7 of batch {batch['id']} overlaps pool")
+    outside = await hub.api(
+        "POST",
+        "/api/v1/pools",
+        {"batch_id": batch["id"], "first": 8, "last": 11, "line": "L2"},
+        status=422,
+    )
+    assert outside["error"] == (
+        f"Pool 8..11: expected 1 <= first <= last <= 10 (the size of batch {batch['id']})"
+    )
+    listed = await hub.api("GET", f"/api/v1/pools?batch_id={batch['id']}")
+    assert [p["id"] for p in listed["pools"]] == [pool["id"]]
+    # The work order sent to the station carries its pool.
+    body = await hub.api(
+        "POST",
+        "/api/v1/stations/st-1/commands",
+        {"command": "work_order", "work_order": ORDER},
+        status=202,
+    )
+    assert body["work_order"] == "WO-7"
+
+
+async def test_codes_outside_the_lines_pool_are_refused_at_commissioning(plant: Any) -> None:
+    hub = plant
+    batch = await hub.generate("TEA", 6)
+    urls = [row["url"] for row in await hub.export(batch["id"])]
+    await hub.api(
+        "POST",
+        "/api/v1/pools",
+        {"batch_id": batch["id"], "first": 1, "last": 2, "line": "L1"},
+        status=201,
+    )
+    await hub.api(
+        "POST",
+        "/api/v1/pools",
+        {"batch_id": batch["id"], "first": 3, "last": 4, "line": "L9"},
+        status=201,
+    )
+    events = [hub.station.commission(u) for u in urls[:5]]
+    ack = await hub.station.send(*events)
+    assert set(ack.ids) == {events[0].id, events[1].id}
+    reasons = {r.id: r.reason for r in ack.rejected}
+    serial = urls[2].rsplit("/", 1)[-1]
+    assert (
+        reasons[events[2].id]
+        == f"code {serial} (seq 3) is in the pool of line 'L9', not of line 'L1'"
+    )
+    serial = urls[4].rsplit("/", 1)[-1]
+    assert reasons[events[4].id] == f"code {serial} (seq 5) is outside the code pools of its batch"
+    # A reject event is recorded as it is.
+    from datetime import UTC, datetime
+
+    from protocols.messages import RejectEvent
+
+    reject = RejectEvent(str(uuid.uuid4()), datetime.now(UTC), 17, "no_read", (), "WO-7")
+    ack = await hub.station.send(reject)
+    assert ack.ids == (reject.id,)
