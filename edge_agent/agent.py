@@ -21,7 +21,7 @@ from edge_agent.decode import Decoder, Read
 from edge_agent.errors import DecodeError
 from edge_agent.interfaces import CountsDrops, Frame, FrameSource, Uplink
 from edge_agent.line import LineGeometry, LineTracker, Reconciliation, Verdict, is_code, judge
-from edge_agent.outbox import Outbox
+from edge_agent.outbox import Outbox, OutboxBudget
 from edge_agent.serial_io import LineReader, RejectOutput, open_port, parse_trigger
 from edge_agent.settings import EdgeSettings
 from edge_agent.tracker import Decision, ItemTracker
@@ -94,7 +94,12 @@ class EdgeAgent:
         )
         self.decoder = Decoder(settings.decode_options())
         self.alarms = Alarms()
+        self.budget = OutboxBudget(settings.outbox_max_events, settings.outbox_max_bytes)
+        self._budget_checked = 0.0
+        self._started_at = time.monotonic()
         self.uplink = uplink_factory(settings, self.outbox, self.handle_command)
+        if isinstance(self.uplink, MqttUplink):
+            self.uplink.heartbeat = self.heartbeat
         self._on_duplicate = on_duplicate
         self._on_verdict = on_verdict
         wo = settings.work_order
@@ -108,6 +113,7 @@ class EdgeAgent:
         self._readers: list[LineReader] = []
         self.plc: RejectOutput | None = None
         self._scans = 0
+        self._decode_ms = 0.0
         self._open_line(settings)
         self._paused = False
         self._state = threading.Lock()  # work order, paused, counters
@@ -191,15 +197,66 @@ class EdgeAgent:
 
     # -- the frame loop ------------------------------------------------------------------------
 
+    def check_outbox_budget(self, force: bool = False) -> str | None:
+        """Stop the line (alarm + PLC) when the outbox is full, run it again once it drained;
+        checked at most every 0.25 s. The active line-stopping alarm, or None."""
+        at = time.monotonic()
+        if not force and at - self._budget_checked < 0.25:
+            return self.alarms.stops_line
+        self._budget_checked = at
+        events, size = self.outbox.pending_count(), self.outbox.disk_bytes()
+        full = self.alarms.is_active("outbox_full")
+        if not full and self.budget.full(events, size):
+            self.alarms.raise_(
+                "outbox_full",
+                f"outbox holds {events} events / {size} bytes (budget {self.budget.max_events} / "
+                f"{self.budget.max_bytes}): line stopped until the hub acks",
+            )
+            if self.plc is not None:
+                self.plc.stop_line("outbox_full")
+        elif full and self.budget.may_resume(events, size):
+            self.alarms.clear("outbox_full")
+            if self.plc is not None:
+                self.plc.run_line()
+        return self.alarms.stops_line
+
+    def heartbeat(self) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
+        """Counters and active alarms for the retained status (heartbeat)."""
+        c = self.counters()
+        elapsed = max(1e-9, time.monotonic() - self._started_at)
+        stats = self.decoder.stats
+        values: dict[str, float] = {
+            "frames": c.frames,
+            "frames_dropped": c.frames_dropped,
+            "bad_frames": c.bad_frames,
+            "fps": round(c.frames / elapsed, 2),
+            "decode_ms": round(self._decode_ms / max(1, c.frames), 3),
+            "reads": c.reads,
+            "items": c.items,
+            "commissioned": c.commissioned,
+            "no_reads": c.rejects.get("no_read", 0),
+            "outbox_depth": c.pending,
+            "late_rejects": c.late_rejects,
+            "serial_garbage": c.serial_garbage,
+            "decode_retried": stats.retried,
+        }
+        for reason, count in c.rejects.items():
+            values[f"rejects_{reason}"] = count
+        return tuple(values.items()), c.alarms
+
     def process_frame(self, frame: Frame) -> Decision:
         """Decode one frame and commission the new items in it (the loop calls this)."""
+        stopped = self.check_outbox_budget()
         with self._state:
             self._frames += 1
             paused, order = self._paused, self._work_order
-        if paused:
+        if paused or (stopped is not None and self.line is None):
+            # Without a photo-eye nothing can be rejected: a stopped line reads nothing.
             return Decision()
         try:
+            started = time.perf_counter()
             reads = self.decoder.decode(frame.image)
+            self._decode_ms += (time.perf_counter() - started) * 1000
         except DecodeError as exc:
             with self._state:
                 self._bad_frames += 1
@@ -280,6 +337,7 @@ class EdgeAgent:
 
     def process_scan(self, text: str, at: datetime | None = None) -> Verdict:
         """Manual mode: one hand-scanner read is one item, decided like a camera item."""
+        self.check_outbox_budget()
         with self._state:
             self._scans += 1
             number, order = self._scans, self._work_order

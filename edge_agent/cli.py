@@ -70,9 +70,16 @@ def _run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     logger.info("Station %s running (source %r)", settings.station_id, settings.source)
+    stop_metrics = None
+    if settings.metrics_port is not None:
+        from edge_agent.metrics import serve_metrics
+
+        stop_metrics = serve_metrics(agent, settings.metrics_port)
     try:
         agent.run(stop, drain_timeout=args.drain_timeout)
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     counters = asdict(agent.counters())

@@ -70,6 +70,23 @@ class RejectedEvent:
     event: StationEvent | None  # None when the event was no longer in the outbox
 
 
+@dataclass(frozen=True)
+class OutboxBudget:
+    """How much the outbox may hold while the hub is away, and the policy when it is full:
+    the line stops (alarm ``outbox_full``, PLC stop) rather than make items it cannot
+    record; it runs again once the outbox drained below ``resume_at`` of both limits."""
+
+    max_events: int = 1_000_000
+    max_bytes: int = 512 * 1024 * 1024
+    resume_at: float = 0.9
+
+    def full(self, events: int, size: int) -> bool:
+        return events >= self.max_events or size >= self.max_bytes
+
+    def may_resume(self, events: int, size: int) -> bool:
+        return events < self.max_events * self.resume_at and size < self.max_bytes * self.resume_at
+
+
 class Outbox:
     def __init__(
         self,
@@ -215,6 +232,16 @@ class Outbox:
                 event = rebuilt[0] if rebuilt else None
             out.append(RejectedEvent(id=event_id, reason=reason, at=at, event=event))
         return out
+
+    def disk_bytes(self) -> int:
+        """Bytes the outbox takes on disk (database and write-ahead log)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += Path(f"{self.path}{suffix}").stat().st_size
+            except OSError:
+                continue
+        return total
 
     def pending_count(self) -> int:
         with self._lock:

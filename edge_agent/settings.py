@@ -245,6 +245,25 @@ class EdgeSettings(_Section):
     flush_interval: PositiveSeconds = Field(
         default=0.1, description="How long new events wait to be batched before sending, s."
     )
+    outbox_max_events: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Outbox budget, events: when full the line stops (alarm outbox_full).",
+    )
+    outbox_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=65536,
+        description="Outbox budget on disk, bytes: when full the line stops (alarm outbox_full).",
+    )
+    heartbeat_interval: PositiveSeconds = Field(
+        default=10.0, description="Seconds between retained status messages with counters."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics on this local port (127.0.0.1); none: off.",
+    )
     resend_interval: PositiveSeconds = Field(
         default=5.0, description="Resend an event not acked by the hub after this many seconds."
     )

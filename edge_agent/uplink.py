@@ -75,6 +75,7 @@ class MqttUplink:
         keepalive: int = 30,
         reconnect_min_delay: float = 1.0,
         reconnect_max_delay: float = 60.0,
+        heartbeat_interval: float = 10.0,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH_EVENTS:
             raise ValueError(f"batch_size expected 1..{MAX_BATCH_EVENTS}, got {batch_size}")
@@ -101,6 +102,12 @@ class MqttUplink:
         self._subscribe_mid: int | None = None
         self._sender: threading.Thread | None = None
         self.auth_failed = False
+        # Counters and alarms for the heartbeat (the agent sets it); None: plain "online".
+        self.heartbeat: (
+            Callable[[], tuple[tuple[tuple[str, float], ...], tuple[str, ...]]] | None
+        ) = None
+        self.heartbeat_interval = heartbeat_interval
+        self._beat: threading.Thread | None = None
 
         client_id = f"{station_id}-{uuid.uuid4().hex[:8]}"
         self._client = mqtt.Client(
@@ -142,6 +149,7 @@ class MqttUplink:
             keepalive=settings.keepalive,
             reconnect_min_delay=settings.reconnect_min_delay,
             reconnect_max_delay=settings.reconnect_max_delay,
+            heartbeat_interval=settings.heartbeat_interval,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -156,6 +164,27 @@ class MqttUplink:
             target=self._send_loop, name=f"uplink-{self.station_id}", daemon=True
         )
         self._sender.start()
+        self._beat = threading.Thread(
+            target=self._heartbeat_loop, name=f"heartbeat-{self.station_id}", daemon=True
+        )
+        self._beat.start()
+
+    def _online(self) -> Status:
+        counters: tuple[tuple[str, float], ...] = ()
+        alarms: tuple[str, ...] = ()
+        if self.heartbeat is not None:
+            try:
+                counters, alarms = self.heartbeat()
+            except Exception:
+                logger.exception("Heartbeat counters of %s failed", self.station_id)
+        return Status(self.station_id, "online", at=now(), counters=counters, alarms=alarms)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(self.heartbeat_interval):
+            if self._ready.is_set():
+                self._client.publish(
+                    self._status_topic, self._online().to_json(), qos=1, retain=True
+                )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Say offline (retained), disconnect cleanly and stop both threads."""
@@ -163,6 +192,8 @@ class MqttUplink:
         self._wake.set()
         if self._sender is not None:
             self._sender.join(timeout)
+        if self._beat is not None:
+            self._beat.join(timeout)
         if self._ready.is_set():
             info = self._client.publish(
                 self._status_topic,
@@ -296,12 +327,7 @@ class MqttUplink:
             return
         logger.info("Station %s connected to %s:%s", self.station_id, self._host, self._port)
         _, self._subscribe_mid = client.subscribe([(self._ack_topic, 1), (self._command_topic, 1)])
-        client.publish(
-            self._status_topic,
-            Status(self.station_id, "online", at=now()).to_json(),
-            qos=1,
-            retain=True,
-        )
+        client.publish(self._status_topic, self._online().to_json(), qos=1, retain=True)
 
     def _on_subscribe(
         self,

@@ -530,5 +530,7 @@ def check_codes(texts: Sequence[str | bytes], keyring: Keyring) -> list[CheckedC
             results[i] = exc
     opened = keyring.open_many([checked.ref.serial for _, checked in refs])
     for (i, checked), identity in zip(refs, opened, strict=True):
-        results[i] = identity if isinstance(identity, CodeError) else CheckedCode(checked.ref, identity)
+        results[i] = (
+            identity if isinstance(identity, CodeError) else CheckedCode(checked.ref, identity)
+        )
     return [r for r in results if r is not None]

@@ -504,6 +504,7 @@ class Ack:
 
 
 STATION_STATES = ("online", "offline")
+MAX_STATUS_COUNTERS = 64
 
 
 @dataclass(frozen=True)
@@ -515,6 +516,10 @@ class Status:
     state: str
     at: datetime
     detail: str | None = None
+    # Heartbeat: the station's counters (frames, fps, reads, rejects by reason, outbox depth...)
+    # and its active alarms.
+    counters: tuple[tuple[str, float], ...] = ()
+    alarms: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         out: dict[str, Any] = {
@@ -526,16 +531,44 @@ class Status:
         }
         if self.detail is not None:
             out["detail"] = self.detail
+        if self.counters:
+            out["counters"] = dict(self.counters)
+        if self.alarms:
+            out["alarms"] = list(self.alarms)
         return _dump(out)
 
     @classmethod
     def parse(cls, payload: bytes) -> Status:
         f = _load(payload, cls.TYPE)
+        raw_counters = f._typed("counters", dict, "an object", False) or {}
+        if len(raw_counters) > MAX_STATUS_COUNTERS:
+            raise OversizedMessageError(
+                f"{f.where}: field 'counters' expected at most {MAX_STATUS_COUNTERS} entries, "
+                f"got {len(raw_counters)}"
+            )
+        counters = []
+        for name, value in raw_counters.items():
+            if (
+                not 0 < len(name) <= 64
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+            ):
+                raise FieldTypeError(
+                    f"{f.where}: counters expected short names with numbers, got "
+                    f"{_short(name)}: {_short(value)}"
+                )
+            counters.append((name, float(value)))
+        alarms = f.items("alarms", max_items=MAX_STATUS_COUNTERS, required=False)
+        for alarm in alarms:
+            if not isinstance(alarm, str) or not 0 < len(alarm) <= 64:
+                raise FieldTypeError(f"{f.where}: alarms expected short names, got {_short(alarm)}")
         out = cls(
             station_id=_station(f),
             state=f.choice("state", STATION_STATES),
             at=f.timestamp("at"),
             detail=f.opt_text("detail", max_len=MAX_REASON),
+            counters=tuple(counters),
+            alarms=tuple(alarms),
         )
         f.done()
         return out
