@@ -1,7 +1,7 @@
 """edge: code pools, station broker credentials and current work order
 
-Revision ID: 0006_edge
-Revises: 0005_pda
+Revision ID: 0007_edge
+Revises: 0006_epcis
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_edge"
-down_revision: str | None = "0005_pda"
+revision: str = "0007_edge"
+down_revision: str | None = "0006_epcis"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
