@@ -167,6 +167,12 @@ class Plant:
         return self.admin.ship(order, DEALER["code"], urls, shipment_id=str(uuid.uuid4()))
 
 
+UNLIMITED = {
+    "YIMA_HUB_SCAN_BURST": "1000000",
+    "YIMA_HUB_UNKNOWN_BURST": "1000000",
+}
+
+
 def consumer_verdict(url: str) -> str:
     """What a consumer's phone gets for a printed URL (JSON flavour)."""
     if not url.startswith(("http://", "https://")):
@@ -195,7 +201,9 @@ def forged_urls(real_serials: list[str], public_base: str, gtin: str, count: int
 @contextmanager
 def _hub(options: PlantOptions, workdir: Path) -> Iterator[RunningHub]:
     if options.hub_url is None:
-        with start_hub(workdir / "hub", mqtt_url=options.mqtt_url) as hub:
+        # Every simulated consumer and forger calls from this machine's one address: lift the
+        # hub's per-network consumer limits, which would otherwise answer 429.
+        with start_hub(workdir / "hub", mqtt_url=options.mqtt_url, env=UNLIMITED) as hub:
             yield hub
         return
     if not options.token:

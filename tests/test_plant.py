@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from simulators.hubproc import start_hub
-from simulators.plant import PlantOptions, consumer_verdict, forged_urls, run_plant
+from simulators.plant import (
+    UNLIMITED,
+    PlantOptions,
+    consumer_verdict,
+    forged_urls,
+    run_plant,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +65,10 @@ def test_plant_against_a_hub_on_the_shared_broker(
     tmp_path: Path, broker_url: str, topic_prefix: str
 ) -> None:
     """The same path with an external broker and a topic prefix (the scale-out shape)."""
-    with start_hub(tmp_path / "hub", mqtt_url=broker_url, topic_prefix=topic_prefix) as hub:
+    # Every consumer of the run calls from 127.0.0.1: lift the per-network consumer limits.
+    with start_hub(
+        tmp_path / "hub", mqtt_url=broker_url, topic_prefix=topic_prefix, env=UNLIMITED
+    ) as hub:
         options = PlantOptions(
             items=12, hub_url=hub.url, token=hub.token, forged=10, workdir=tmp_path
         )
