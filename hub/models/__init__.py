@@ -25,6 +25,7 @@ from hub.models.master import (
 )
 from hub.models.orders import Order, OrderClaim, OrderLine, OrderScan
 from hub.models.pools import CodePool
+from hub.models.recalls import Recall
 from hub.models.users import AuditEntry, LoginToken, User
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "OrderLine",
     "OrderScan",
     "Product",
+    "Recall",
     "ScanLog",
     "Station",
     "Store",

@@ -15,7 +15,7 @@ from hub.keycheck import check_keys
 from hub.locate import Locator
 from hub.settings import Settings
 from hub.verify import Verifier
-from hub.web import admin, alerts, consumer, epcis, master, ops, orders, pda, users
+from hub.web import admin, alerts, consumer, epcis, master, ops, orders, pda, trace, users
 from hub.web.api import ENDPOINTS, TAGS, Api
 from hub.web.keys import (
     ENGINE,
@@ -47,6 +47,7 @@ AUDIENCES: tuple[Api, ...] = (
     orders.api,
     epcis.api,
     alerts.api,
+    trace.api,
 )
 
 
