@@ -166,11 +166,30 @@ def packing_event(
 def shipping_event(event_id: str, at: datetime, serials: Sequence[str]) -> dict[str, Any]:
     """A shipment (activation for a dealer): ObjectEvent OBSERVE shipping."""
     return _base("ObjectEvent", event_id, at) | {
-        "epcList": [marker(s) for s in serials],
+        "epcList": [marker(s) for s in dict.fromkeys(serials)],
         "action": "OBSERVE",
         "bizStep": "shipping",
         "disposition": "in_transit",
     }
+
+
+def observation_event(
+    event_id: str,
+    at: datetime,
+    serials: Sequence[str],
+    biz_step: str,
+    disposition: str | None = None,
+) -> dict[str, Any]:
+    """A hub event that saw codes (receiving, inspecting, an un-shipment): ObjectEvent
+    OBSERVE with its CBV bizStep."""
+    event = _base("ObjectEvent", event_id, at) | {
+        "epcList": [marker(s) for s in dict.fromkeys(serials)],
+        "action": "OBSERVE",
+        "bizStep": biz_step,
+    }
+    if disposition is not None:
+        event["disposition"] = disposition
+    return event
 
 
 _EPC_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")

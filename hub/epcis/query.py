@@ -130,8 +130,8 @@ def match_for(name: str, uris: tuple[str, ...]) -> Match | None:
         if ref.code is not None:
             try:
                 key = parse_code(ref.code).serial.value
-            except CodeError as exc:
-                raise QueryError(f"{name}: {exc}") from None
+            except CodeError:
+                pass  # another brand's code: recorded by its URI
         elif ref.sscc is not None:
             key = ref.sscc
         keys.append(key)

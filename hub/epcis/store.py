@@ -39,7 +39,14 @@ log = logging.getLogger(__name__)
 # event log has one row per applied event however often it is captured.
 _EVENT_LOG_NAMESPACE = uuid.UUID("0b1d8a57-5c3e-4c1a-9d0e-6a8f2f6b7e21")
 _IN_CHUNK = 500
-_PROJECTED_TYPES = ("commission", "aggregate", "shipping")
+_PROJECTED_TYPES = (
+    "commission",
+    "aggregate",
+    "shipping",
+    "receiving",
+    "unshipping",
+    "inspecting",
+)
 
 
 class _Refused(Exception):
@@ -149,18 +156,21 @@ class _Capture:
                 )
         return found
 
-    def serial_of(self, uri: str, foreign_ok: bool) -> str | None:
+    async def serial_of(self, uri: str, foreign_ok: bool) -> str | None:
         """The serial of the hub code ``uri`` names (None: a foreign identifier, allowed
         here); _Refused when the hub cannot accept it."""
         try:
             ref = parse_epc(uri)
         except EpcError as exc:
             raise _Refused(str(exc)) from None
+        if ref.sscc is not None:
+            serial = await self.session.scalar(select(Code.serial).where(Code.sscc == ref.sscc))
+            if serial is None and not foreign_ok:
+                raise _Refused(f"SSCC {ref.sscc} is not a code issued by this hub")
+            return serial
         if ref.code is None:
             if foreign_ok:
                 return None
-            if ref.sscc is not None:
-                raise _Refused(f"SSCC {ref.sscc} is not a code issued by this hub")
             raise _Refused(
                 f"{uri[:120]!r} names no code of this hub: expected an SGTIN EPC URI or a "
                 "GS1 Digital Link of a code it issued"
@@ -181,7 +191,7 @@ class _Capture:
         self, uris: Sequence[str], foreign_ok: bool
     ) -> tuple[list[_Row], dict[str, str]]:
         """The code rows of ``uris`` and the stored name (marker or URI) of each."""
-        serials: dict[str, str | None] = {u: self.serial_of(u, foreign_ok) for u in uris}
+        serials: dict[str, str | None] = {u: await self.serial_of(u, foreign_ok) for u in uris}
         rows = await self.rows([s for s in serials.values() if s is not None])
         found: list[_Row] = []
         names: dict[str, str] = {}
@@ -192,10 +202,11 @@ class _Capture:
                     raise _Refused(f"unknown code {serial}: not issued by this hub")
                 names[uri] = uri
                 continue
-            gtin = parse_code(parse_epc(uri).code or "").gtin
-            why = rules.gtin_mismatch(gtin, row.gtin, row.serial)
-            if why is not None:
-                raise _Refused(why)
+            label = parse_epc(uri).code
+            if label is not None:
+                why = rules.gtin_mismatch(parse_code(label).gtin, row.gtin, row.serial)
+                if why is not None:
+                    raise _Refused(why)
             found.append(row)
             names[uri] = mapping.marker(row.serial)
         return found, names
@@ -349,16 +360,27 @@ def mapping_biz_step(stored: dict[str, Any]) -> str | None:
     return None if step is None else step[:200]
 
 
-async def _gtins(session: AsyncSession, serials: Sequence[str]) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
+@dataclass(frozen=True)
+class _Facts:
+    gtin: str | None
+    sscc: str | None
+
+
+async def _facts(session: AsyncSession, serials: Sequence[str]) -> dict[str, _Facts]:
+    """GTIN (of the product) and SSCC (of a logistic unit) of each code, by serial."""
+    found: dict[str, _Facts] = {}
     for part in chunks(list(dict.fromkeys(serials)), _IN_CHUNK):
         result = await session.execute(
-            select(Code.serial, Product.gtin)
+            select(Code.serial, Product.gtin, Code.sscc)
             .join(Product, Product.id == Code.product_id)
             .where(Code.serial.in_(part))
         )
-        found.update({r.serial: r.gtin for r in result})
+        found.update({r.serial: _Facts(r.gtin, r.sscc) for r in result})
     return found
+
+
+async def _gtins(session: AsyncSession, serials: Sequence[str]) -> dict[str, str | None]:
+    return {s: f.gtin for s, f in (await _facts(session, serials)).items()}
 
 
 def hub_event_id_for(event_id: str) -> str:
@@ -534,9 +556,10 @@ async def list_jobs(session: AsyncSession, limit: int) -> list[CaptureJob]:
 
 
 async def project_hub_events(session: AsyncSession, limit: int = 2000) -> int:
-    """Write applied hub events (station commissioning and packing, shipments) that are not
-    EPCIS events yet as EPCIS events; returns how many. The caller commits; two callers
-    racing collide on the unique hub event id, and the loser simply retries later."""
+    """Write applied hub events (station commissioning and packing, shipments, receipts,
+    inspections, un-shipments) that are not EPCIS events yet as EPCIS events; returns how
+    many. The caller commits; two callers racing collide on the unique hub event id, and the
+    loser simply looks again."""
     rows = (
         await session.execute(
             select(Event.id, Event.type, Event.occurred_at, Event.recorded_at, Event.payload)
@@ -550,23 +573,32 @@ async def project_hub_events(session: AsyncSession, limit: int = 2000) -> int:
             .limit(limit)
         )
     ).all()
-    done = 0
+    ids = {int(i) for row in rows for i in _code_ids(row.payload)}
+    serials: dict[int, str] = {}
+    for part in chunks(sorted(ids), _IN_CHUNK):
+        result = await session.execute(select(Code.id, Code.serial).where(Code.id.in_(part)))
+        serials.update({r.id: r.serial for r in result})
     for row in rows:
-        stored = _as_epcis(row.id, row.type, _utc(row.occurred_at), row.payload)
-        if stored is None:
-            continue
+        at = _utc(row.occurred_at)
+        payload = row.payload if isinstance(row.payload, dict) else {}
+        by_id = [serials[int(i)] for i in _code_ids(payload) if int(i) in serials]
+        stored = _as_epcis(row.id, row.type, at, payload, by_id)
         await _store(
             session,
             stored,
             event_id=stored["eventID"],
             hub_event_id=row.id,
-            event_time=_utc(row.occurred_at),
+            event_time=at,
             record_time=_utc(row.recorded_at),
             digest=content_digest(stored),
             capture_id=None,
         )
-        done += 1
-    return done
+    return len(rows)
+
+
+def _code_ids(payload: Any) -> list[int]:
+    ids = payload.get("code_ids") if isinstance(payload, dict) else None
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
 
 
 def _serial(text: Any) -> str | None:
@@ -577,26 +609,30 @@ def _serial(text: Any) -> str | None:
 
 
 def _as_epcis(
-    event_id: str, kind: str, at: datetime, payload: dict[str, Any]
-) -> dict[str, Any] | None:
+    event_id: str, kind: str, at: datetime, payload: dict[str, Any], by_id: list[str]
+) -> dict[str, Any]:
+    """One hub event as EPCIS (``by_id``: the serials of its ``code_ids``). Every applied
+    event of a projected type gets one, so none is looked at again by the next query."""
     urn = f"urn:uuid:{event_id}"
     if kind == "commission":
         serial = _serial(payload.get("code"))
-        if serial is None:
-            return None
-        return mapping.commissioning_event(urn, at, [serial], payload.get("lot"))
+        return mapping.commissioning_event(urn, at, [serial] if serial else [], payload.get("lot"))
     if kind == "aggregate":
         parent = _serial(payload.get("parent"))
-        children = [_serial(c) for c in payload.get("children", ())]
-        if parent is None or None in children:
-            return None
-        return mapping.packing_event(urn, at, parent, [c for c in children if c])
+        children = [c for c in map(_serial, payload.get("children", ())) if c is not None]
+        if parent is not None and children:
+            return mapping.packing_event(urn, at, parent, children)
+        return mapping.observation_event(urn, at, [], "packing")
     if kind == "shipping":
-        serials = [str(s) for s in payload.get("result", {}).get("activated", ())]
-        if not serials:
-            return None
-        return mapping.shipping_event(urn, at, serials)
-    return None
+        activated = payload.get("result", {}).get("activated")
+        serials = [str(s) for s in activated] if isinstance(activated, list) else by_id
+        return mapping.shipping_event(urn, at, list(dict.fromkeys(serials)))
+    if kind == "receiving":
+        return mapping.observation_event(urn, at, by_id, "receiving", "in_progress")
+    if kind == "unshipping":
+        return mapping.observation_event(urn, at, by_id, "void_shipping", "in_progress")
+    serial = _serial(payload.get("code"))  # inspecting
+    return mapping.observation_event(urn, at, [serial] if serial else [], "inspecting")
 
 
 # Queries ---------------------------------------------------------------------------------------
@@ -628,7 +664,11 @@ async def query_events(
     for match in query.matches:
         conditions = []
         if match.keys:
-            conditions.append(EpcisEventEpc.key.in_(match.keys))
+            keys = list(match.keys)
+            ssccs = [k for k in keys if len(k) == 18 and k.isdigit()]
+            if ssccs:  # a logistic unit is indexed by its serial, whichever way it is named
+                keys += list(await session.scalars(select(Code.serial).where(Code.sscc.in_(ssccs))))
+            conditions.append(EpcisEventEpc.key.in_(keys))
         if match.gtins:
             conditions.append(EpcisEventEpc.gtin.in_(match.gtins))
         statement = statement.where(
@@ -660,14 +700,16 @@ async def _names(
     session: AsyncSession, rows: Sequence[EpcisEvent], naming: Naming
 ) -> dict[str, str]:
     serials = sorted({s for r in rows for s in mapping.serials_in(r.document)})
-    gtins = await _gtins(session, serials)
+    facts = await _facts(session, serials)
+    missing = _Facts(None, None)
     return {
         serial: render_code(
             serial,
-            gtins.get(serial),
+            facts.get(serial, missing).gtin,
             form=naming.form,
             resolver=naming.resolver,
             company_prefix_length=naming.company_prefix_length,
+            sscc=facts.get(serial, missing).sscc,
         )
         for serial in serials
     }

@@ -12,10 +12,11 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft7Validator
+from sqlalchemy import update
 
 from hub.epcis.document import schema
 from hub.epcis.identifiers import sgtin_uri
-from hub.models import EpcisEvent, Event
+from hub.models import Code, EpcisEvent, Event
 from hub.web.app import create_app
 from hub.web.keys import RUNTIME
 
@@ -375,3 +376,74 @@ async def test_digital_link_link_types(sqlite_partner_hub: Any) -> None:
     forged = path[: -len(serial)] + ("0" if serial[0] != "0" else "1") + serial[1:]
     response = await hub.partner.get(f"{forged}?linkType=all")
     assert response.status == 404
+
+
+async def test_shipments_are_exported_as_epcis_shipping(partner_hub: Any) -> None:
+    hub = partner_hub
+    items = await hub.commissioned("WINE", 2)
+    shipped = await hub.ship(items)
+    assert len(shipped["activated"]) == 2
+    answer, _ = await get(hub.partner, "/epcis/events?EQ_bizStep=shipping")
+    assert_valid(answer)
+    [event] = listed(answer)
+    assert (event["action"], event["disposition"]) == ("OBSERVE", "in_transit")
+    assert sorted(event["epcList"]) == sorted(sgtin(u) for u in items)
+    # Each hub event is projected once, however often partners ask.
+    await get(hub.partner, "/epcis/events")
+    assert await hub.count(EpcisEvent) == 3
+
+
+async def test_pallets_with_an_sscc_are_named_by_it(partner_hub: Any) -> None:
+    hub = partner_hub
+    [pallet] = await hub.urls("WINE", 1, kind="pallet")
+    [case] = await hub.commissioned("WINE", 1, kind="case")
+    sscc = "106141412345678908"
+    async with hub.sessions() as session, session.begin():
+        await session.execute(
+            update(Code).where(Code.serial == serial_of(pallet)).values(sscc=sscc)
+        )
+    job = await post(
+        hub.partner, document(aggregation_event("urn:epc:id:sscc:0614141.1234567890", [case]))
+    )
+    assert job["success"] is True, job
+    assert (await hub.code(case)).parent_id == (await hub.code(pallet)).id
+    answer, _ = await get(hub.partner, f"/epcis/events?MATCH_parentID=https://id.gs1.org/00/{sscc}")
+    [event] = listed(answer)
+    assert event["parentID"] == "urn:epc:id:sscc:0614141.1234567890"
+    answer, _ = await get(
+        hub.partner,
+        "/epcis/events?MATCH_parentID=urn:epc:id:sscc:0614141.1234567890",
+        **{"GS1-EPC-Format": "Always_GS1_Digital_Link"},
+    )
+    [event] = listed(answer)
+    assert event["parentID"].endswith(f"/00/{sscc}")
+
+
+async def test_transformation_decommissions_inputs_and_commissions_outputs(
+    sqlite_partner_hub: Any,
+) -> None:
+    hub = sqlite_partner_hub
+    [old] = await hub.commissioned("WINE", 1)
+    [new] = await hub.urls("WINE", 1)
+    supplier_material = "urn:epc:id:sgtin:0614141.107346.2018"
+    event = {
+        "type": "TransformationEvent",
+        "eventTime": "2026-11-25T09:00:00+08:00",
+        "eventTimeZoneOffset": "+08:00",
+        "inputEPCList": [old, supplier_material],
+        "outputEPCList": [new],
+        "bizStep": "repackaging",
+        "ilmd": {"cbvmda:lotNumber": "RP-1"},
+    }
+    job = await post(hub.partner, document(event))
+    assert job["success"] is True, job
+    assert (await hub.code(old)).state == "decommissioned"
+    assert ((await hub.code(new)).state, (await hub.code(new)).lot) == ("commissioned", "RP-1")
+    answer, _ = await get(hub.partner, f"/epcis/events?MATCH_inputEPC={supplier_material}")
+    [found] = listed(answer)
+    assert_valid(answer)
+    assert found["outputEPCList"] == [sgtin(new)]
+    answer, _ = await get(
+        hub.partner, "/epcis/events?MATCH_anyEPC=urn:epc:idpat:sgtin:9506000.013435.*"
+    )
+    assert {e["type"] for e in listed(answer)} == {"ObjectEvent", "TransformationEvent"}
