@@ -9,6 +9,7 @@ silently skipping events.
 from __future__ import annotations
 
 import base64
+import contextlib
 import binascii
 import hashlib
 import json
@@ -128,10 +129,8 @@ def match_for(name: str, uris: tuple[str, ...]) -> Match | None:
         ref = parse_epc(uri)
         key = ref.uri
         if ref.code is not None:
-            try:
+            with contextlib.suppress(CodeError):  # another brand's code: kept by its URI
                 key = parse_code(ref.code).serial.value
-            except CodeError:
-                pass  # another brand's code: recorded by its URI
         elif ref.sscc is not None:
             key = ref.sscc
         keys.append(key)
