@@ -126,6 +126,12 @@ class Settings(BaseModel):
     scan_group_max: int = Field(
         256, ge=1, description="Most consumer scans written in one database transaction"
     )
+    brand_name: str = Field(
+        "一码 Yima", max_length=100, description="The brand's name at the top of the consumer page"
+    )
+    brand_hotline: str | None = Field(
+        None, max_length=40, description="Phone number for reports, shown on warning pages"
+    )
     time_zone: str = Field(
         "Asia/Shanghai", description="Time zone of the times on the consumer page"
     )

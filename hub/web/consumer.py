@@ -98,6 +98,8 @@ async def _verify(request: web.Request) -> web.StreamResponse:
         device=device,
         network=network,
         user_agent=user_agent,
+        # The page asks a later scanner "did you check this before?"; "no" is evidence.
+        denied_earlier=request.query.get("seen") == "no",
         place=app[LOCATOR].locate(
             address,
             request.query.get("lat"),
@@ -117,7 +119,15 @@ async def _verify(request: web.Request) -> web.StreamResponse:
     else:
         other = request.rel_url.with_query({"lang": "en" if lang == "zh" else "zh"})
         response = web.Response(
-            text=verdict_page(body, lang, str(other), settings.time_zone),
+            text=verdict_page(
+                body,
+                lang,
+                str(other),
+                settings.time_zone,
+                brand=settings.brand_name,
+                hotline=settings.brand_hotline,
+                here=request.path,
+            ),
             content_type="text/html",
         )
     response.headers["Cache-Control"] = "no-store"
