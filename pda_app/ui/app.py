@@ -28,7 +28,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from pda_app import i18n
 from pda_app.client import PdaError
 from pda_app.controller import SCANNERS, Controller, DeviceSettings
-from pda_app.core import PdaCoreError
+from pda_app.core import Command, PdaCoreError
 from pda_app.scanners import BroadcastScanner, KeyboardWedge, ScannerInput, SerialScanner
 
 log = logging.getLogger(__name__)
@@ -306,6 +306,12 @@ class PdaApp(App):  # type: ignore[misc]
         if self.controller.session is None:
             return
         outcome = self.controller.scan(text)
+        if outcome.command is Command.NEXT_ORDER:
+            self.show_orders()
+            return
+        if outcome.command is Command.COMPLETE:
+            self.go("summary")
+            return
         if outcome.scan is not None and not outcome.repeat and not outcome.queued:
             self.beep("ok" if outcome.ok else "error")
         self.update_scan()
