@@ -144,8 +144,23 @@ class _Scanner:
             return response.status, body
 
 
-def _commission(hub: RunningHub, urls: Sequence[str]) -> None:
-    """Commission ``urls`` as station STATION would, waiting for the hub's acks."""
+def commission_codes(
+    hub: RunningHub, urls: Sequence[str], replay: Sequence[CommissionEvent] | None = None
+) -> list[CommissionEvent]:
+    """Commission ``urls`` as station STATION would, waiting for the hub's acks; returns the
+    events (pass them back as ``replay`` to send the very same events again, as a station
+    that never saw its acks does)."""
+    now = datetime.now(UTC)
+    sent = (
+        list(replay)
+        if replay is not None
+        else [
+            CommissionEvent(
+                id=str(uuid.uuid4()), at=now, code=u, work_order="WO-SIM", lot="LOT-SIM"
+            )
+            for u in urls
+        ]
+    )
     topics = Topics(hub.topic_prefix)
     address = BrokerAddress.parse(hub.mqtt_url)
     acks: queue.Queue[Ack] = queue.Queue()
@@ -160,17 +175,8 @@ def _commission(hub: RunningHub, urls: Sequence[str]) -> None:
         if result != mqtt.MQTT_ERR_SUCCESS:
             raise RuntimeError(f"subscribe failed: {result}")
         pending: set[str] = set()
-        for start in range(0, len(urls), 400):
-            events = tuple(
-                CommissionEvent(
-                    id=str(uuid.uuid4()),
-                    at=datetime.now(UTC),
-                    code=u,
-                    work_order="WO-SIM",
-                    lot="LOT-SIM",
-                )
-                for u in urls[start : start + 400]
-            )
+        for start in range(0, len(sent), 400):
+            events = tuple(sent[start : start + 400])
             pending |= {e.id for e in events}
             batch = EventBatch(station_id=STATION, sent_at=datetime.now(UTC), events=events)
             client.publish(topics.events(STATION), batch.to_json(), qos=1)
@@ -182,6 +188,7 @@ def _commission(hub: RunningHub, urls: Sequence[str]) -> None:
     finally:
         client.loop_stop()
         client.disconnect()
+    return sent
 
 
 def _guesses(real: Sequence[str], base: str, count: int, rng: random.Random) -> list[str]:
@@ -233,7 +240,7 @@ async def _simulate(hub: RunningHub, options: ConsumerOptions) -> Summary:
                 batch = await call("GET", f"/api/v1/batches/{batch['id']}")
         exported = await call("GET", f"/api/v1/batches/{batch['id']}/export")
         urls = [row["url"] for row in csv.DictReader(io.StringIO(exported))]
-        await asyncio.to_thread(_commission, hub, urls)
+        await asyncio.to_thread(commission_codes, hub, urls)
         genuine, leaked = urls[: options.codes], urls[options.codes :]
         scanner = _Scanner(session, hub)
         griefed = genuine[: options.griefers]
