@@ -120,6 +120,12 @@ def sgtin_uri(gtin: str, serial: str, company_prefix_length: int) -> str:
     return f"{SGTIN_PREFIX}{company}.{item}.{urllib.parse.quote(serial, safe=_SERIAL_SAFE)}"
 
 
+def lgtin_uri(gtin: str, lot: str, company_prefix_length: int) -> str:
+    """The EPC class URI of a GTIN-14 and a lot (``urn:epc:class:lgtin:...``)."""
+    item = sgtin_uri(gtin, "x", company_prefix_length)[len(SGTIN_PREFIX) : -2]
+    return f"urn:epc:class:lgtin:{item}.{urllib.parse.quote(lot, safe=_SERIAL_SAFE)}"
+
+
 def sscc_uri(sscc: str, company_prefix_length: int) -> str:
     """The SSCC EPC URI of an 18-digit SSCC."""
     _check_prefix_length(company_prefix_length, 12)

@@ -192,6 +192,17 @@ def observation_event(
     return event
 
 
+def recall_event(event_id: str, at: datetime, classes: Sequence[str]) -> dict[str, Any]:
+    """A recall by lot: ObjectEvent OBSERVE, disposition recalled, naming the recalled lots
+    as EPC classes (LGTIN): the event does not list every code of the lots."""
+    return _base("ObjectEvent", event_id, at) | {
+        "epcList": [],
+        "quantityList": [{"epcClass": c} for c in dict.fromkeys(classes)],
+        "action": "OBSERVE",
+        "disposition": "recalled",
+    }
+
+
 _EPC_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 
 

@@ -9,8 +9,8 @@ silently skipping events.
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field

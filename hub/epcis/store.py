@@ -26,7 +26,7 @@ from hub.domain.lifecycle import State, Step, why_not
 from hub.epcis import mapping
 from hub.epcis.document import CapturedEvent, check_document, content_digest, read_event
 from hub.epcis.errors import DocumentError, EpcError
-from hub.epcis.identifiers import CODE_MARKER, EpcFormat, parse_epc, render_code
+from hub.epcis.identifiers import CODE_MARKER, EpcFormat, lgtin_uri, parse_epc, render_code
 from hub.epcis.mapping import NotApplicable, Op, Operation
 from hub.epcis.query import EventQuery, Position
 from hub.models import Code, EpcisCapture, EpcisEvent, EpcisEventEpc, Event, Product
@@ -46,6 +46,7 @@ _PROJECTED_TYPES = (
     "receiving",
     "unshipping",
     "inspecting",
+    "recalling",
 )
 
 
@@ -555,7 +556,9 @@ async def list_jobs(session: AsyncSession, limit: int) -> list[CaptureJob]:
 # Hub events as EPCIS --------------------------------------------------------------------------
 
 
-async def project_hub_events(session: AsyncSession, limit: int = 2000) -> int:
+async def project_hub_events(
+    session: AsyncSession, company_prefix_length: int, limit: int = 2000
+) -> int:
     """Write applied hub events (station commissioning and packing, shipments, receipts,
     inspections, un-shipments) that are not EPCIS events yet as EPCIS events; returns how
     many. The caller commits; two callers racing collide on the unique hub event id, and the
@@ -578,11 +581,34 @@ async def project_hub_events(session: AsyncSession, limit: int = 2000) -> int:
     for part in chunks(sorted(ids), _IN_CHUNK):
         result = await session.execute(select(Code.id, Code.serial).where(Code.id.in_(part)))
         serials.update({r.id: r.serial for r in result})
+    skus = {
+        str(lot[0])
+        for row in rows
+        if row.type == "recalling" and isinstance(row.payload, dict)
+        for lot in row.payload.get("lots", ())
+        if isinstance(lot, list) and lot
+    }
+    gtins: dict[str, str | None] = {}
+    if skus:
+        result = await session.execute(
+            select(Product.sku, Product.gtin).where(Product.sku.in_(sorted(skus)))
+        )
+        gtins = {r.sku: r.gtin for r in result}
     for row in rows:
         at = _utc(row.occurred_at)
         payload = row.payload if isinstance(row.payload, dict) else {}
-        by_id = [serials[int(i)] for i in _code_ids(payload) if int(i) in serials]
-        stored = _as_epcis(row.id, row.type, at, payload, by_id)
+        if row.type == "recalling":
+            classes = [
+                lgtin_uri(gtin, str(lot[1]), company_prefix_length)
+                for lot in payload.get("lots", ())
+                if isinstance(lot, list)
+                and len(lot) == 2
+                and (gtin := gtins.get(str(lot[0]))) is not None
+            ]
+            stored = mapping.recall_event(f"urn:uuid:{row.id}", at, classes)
+        else:
+            by_id = [serials[int(i)] for i in _code_ids(payload) if int(i) in serials]
+            stored = _as_epcis(row.id, row.type, at, payload, by_id)
         await _store(
             session,
             stored,

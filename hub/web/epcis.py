@@ -245,10 +245,11 @@ async def events(request: web.Request, query: EventsQueryIn) -> web.StreamRespon
 
 async def _project(app: web.Application) -> None:
     """Bring hub events written since the last query into the EPCIS store."""
+    prefix_length = app[SETTINGS].gs1_company_prefix_length
     for _ in range(100):
         try:
             async with app[SESSIONS]() as session, session.begin():
-                done = await store.project_hub_events(session)
+                done = await store.project_hub_events(session, prefix_length)
         except IntegrityError:
             continue  # another request projected the same events: look again
         if done == 0:

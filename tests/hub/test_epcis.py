@@ -447,3 +447,20 @@ async def test_transformation_decommissions_inputs_and_commissions_outputs(
         hub.partner, "/epcis/events?MATCH_anyEPC=urn:epc:idpat:sgtin:9506000.013435.*"
     )
     assert {e["type"] for e in listed(answer)} == {"ObjectEvent", "TransformationEvent"}
+
+
+async def test_a_recall_is_exported_with_its_lots_as_epc_classes(sqlite_partner_hub: Any) -> None:
+    hub = sqlite_partner_hub
+    items = await hub.urls("WINE", 2)
+    await post(hub.partner, document(object_event(items, ilmd={"cbvmda:lotNumber": "L-77"})))
+    recall = await hub.api(
+        "POST",
+        "/api/v1/recalls",
+        {"reason": "cork", "lot": {"sku": "WINE", "lot": "L-77"}},
+        status=201,
+    )
+    assert recall["moved"] == 2
+    answer, _ = await get(hub.partner, "/epcis/events?eventType=ObjectEvent")
+    assert_valid(answer)
+    [event] = [e for e in listed(answer) if e.get("disposition") == "recalled"]
+    assert event["quantityList"] == [{"epcClass": "urn:epc:class:lgtin:9506000.013435.L-77"}]
