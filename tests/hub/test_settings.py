@@ -296,3 +296,11 @@ def test_the_example_config_loads() -> None:
     example = Path(__file__).resolve().parents[2] / "docs" / "hub.example.toml"
     settings = load_settings(example)
     assert (settings.port, settings.mqtt_url, settings.code_keys) == (8080, None, {})
+
+
+def test_deploy_example_settings_load() -> None:
+    """deploy/hub.toml (the production example) is valid hub settings."""
+    path = Path(__file__).resolve().parents[2] / "deploy" / "hub.toml"
+    settings = load_settings(path)
+    assert settings.share_group == "hub"
+    assert settings.trusted_proxies == ["172.16.0.0/12"]
