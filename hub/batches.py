@@ -1,26 +1,24 @@
-"""Code batches: reserve counters, seal serials in bulk, insert, export for the printer."""
+"""Code batches: what a batch is and holds, range selection by sequence number, the printer's
+rows. Generation itself is a job (hub/jobs/generate.py); ``generate_batch`` runs one to the
+end inside the caller's transaction, for small batches and tests."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.domain.lifecycle import State
 from hub.errors import InvalidRequestError, NotFoundError
-from hub.models import Code, CodeBatch, CodeKeyCounter, Product
-from hub.registry import product_by_sku
-from hub.sql import insert_ignore
+from hub.jobs import generate
+from hub.models import Code, CodeBatch, Product
 from hub.timeutil import utcnow
-from protocols.codes import CODES_PER_KEY, CodeKind, Keyring, Serial, code_url
-from protocols.errors import CapacityError, CodeFormatError
+from protocols.codes import Keyring, code_url, human_forms
 
-MAX_BATCH = 5_000_000
-_INSERT_CHUNK = 10_000
-EXPORT_COLUMNS = ("seq", "serial", "url", "human", "pin")
+MAX_BATCH = generate.MAX_JOB_CODES
+_READ_CHUNK = 10_000
+EXPORT_COLUMNS = ("seq", "serial", "url", "human", "pin", "card_no", "sscc")
 
 
 @dataclass(frozen=True)
@@ -32,24 +30,12 @@ class BatchInfo:
     key_id: int
     with_pin: bool
     states: dict[str, int]
-
-
-async def _reserve(session: AsyncSession, key_id: int, count: int) -> int:
-    """Reserve ``count`` counters under a row lock (atomic UPDATE ... RETURNING)."""
-    await insert_ignore(session, CodeKeyCounter, [{"key_id": key_id, "next_counter": 0}])
-    end = await session.scalar(
-        update(CodeKeyCounter)
-        .where(CodeKeyCounter.key_id == key_id)
-        .values(next_counter=CodeKeyCounter.next_counter + count)
-        .returning(CodeKeyCounter.next_counter)
-    )
-    assert end is not None
-    if end > CODES_PER_KEY:
-        raise CapacityError(
-            f"Code key {key_id} has {CODES_PER_KEY - (end - count)} codes left, "
-            f"{count} requested: configure a new key and make it active"
-        )
-    return int(end) - count
+    status: str
+    generated: int
+    first_card_no: str
+    last_card_no: str
+    sscc_prefix: str | None
+    error: str | None
 
 
 async def generate_batch(
@@ -59,43 +45,17 @@ async def generate_batch(
     count: int,
     kind: str = "item",
     with_pin: bool = False,
+    **options: object,
 ) -> CodeBatch:
-    """Create a batch of ``count`` new codes for a product (caller commits)."""
-    if not 1 <= count <= MAX_BATCH:
-        raise InvalidRequestError(f"Invalid count {count}: expected 1..{MAX_BATCH}")
-    try:
-        code_kind = CodeKind.parse(kind)
-    except CodeFormatError as exc:
-        raise InvalidRequestError(str(exc)) from None
-    product = await product_by_sku(session, sku)
-    key = keyring.active
-    start = await _reserve(session, key.key_id, count)
-    batch = CodeBatch(
-        product_id=product.id,
-        kind=code_kind.name.lower(),
-        key_id=key.key_id,
-        counter_start=start,
-        count=count,
-        with_pin=with_pin,
-        created_at=utcnow(),
-    )
-    session.add(batch)
+    """Create a batch and write all its codes in the caller's transaction (caller commits).
+    Long batches go through a job instead (short transactions, progress, resumable)."""
+    spec = generate.JobSpec(sku=sku, count=count, kind=kind, with_pin=with_pin, **options)  # type: ignore[arg-type]
+    batch = await generate.create_job(session, keyring, spec)
+    for first in range(1, count + 1, _READ_CHUNK):
+        n = min(_READ_CHUNK, count - first + 1)
+        await generate.insert_rows(session, generate.chunk_rows(keyring, batch, first, n))
+    batch.status, batch.generated, batch.finished_at = "done", count, utcnow()
     await session.flush()
-    # Sealing a million serials takes seconds of CPU: keep the event loop free meanwhile.
-    serials = await asyncio.to_thread(key.seal_range, code_kind, start, count)
-    base = {
-        "batch_id": batch.id,
-        "kind": batch.kind,
-        "product_id": product.id,
-        "state": State.GENERATED.value,
-        "scan_count": 0,
-    }
-    for offset in range(0, count, _INSERT_CHUNK):
-        rows = [
-            {**base, "serial": serial, "seq": offset + i + 1}
-            for i, serial in enumerate(serials[offset : offset + _INSERT_CHUNK])
-        ]
-        await session.execute(insert(Code), rows)
     return batch
 
 
@@ -121,7 +81,42 @@ async def batch_info(session: AsyncSession, batch_id: int) -> BatchInfo:
         key_id=batch.key_id,
         with_pin=batch.with_pin,
         states={state: int(n) for state, n in counts},
+        status=batch.status,
+        generated=batch.generated,
+        first_card_no=generate.card_number(batch, 1),
+        last_card_no=generate.card_number(batch, batch.count),
+        sscc_prefix=batch.sscc_prefix,
+        error=batch.error,
     )
+
+
+async def list_batches(session: AsyncSession, limit: int, offset: int) -> list[BatchInfo]:
+    """Batches, newest first, without per-state counts (those need a scan of the codes)."""
+    rows = await session.execute(
+        select(CodeBatch, Product.sku)
+        .join(Product, Product.id == CodeBatch.product_id)
+        .order_by(CodeBatch.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [
+        BatchInfo(
+            id=b.id,
+            sku=sku,
+            kind=b.kind,
+            count=b.count,
+            key_id=b.key_id,
+            with_pin=b.with_pin,
+            states={},
+            status=b.status,
+            generated=b.generated,
+            first_card_no=generate.card_number(b, 1),
+            last_card_no=generate.card_number(b, b.count),
+            sscc_prefix=b.sscc_prefix,
+            error=b.error,
+        )
+        for b, sku in rows
+    ]
 
 
 async def get_batch(session: AsyncSession, batch_id: int) -> CodeBatch:
@@ -131,30 +126,58 @@ async def get_batch(session: AsyncSession, batch_id: int) -> CodeBatch:
     return batch
 
 
+def seq_range(batch: CodeBatch, first: int | None, last: int | None) -> tuple[int, int]:
+    """The inclusive seq range asked for, checked against what the batch has written."""
+    first = 1 if first is None else first
+    last = batch.generated if last is None else last
+    if not 1 <= first <= last <= batch.count:
+        raise InvalidRequestError(
+            f"Sequence range {first}..{last}: expected 1 <= from <= to <= {batch.count}"
+        )
+    if last > batch.generated:
+        raise InvalidRequestError(
+            f"Sequence range {first}..{last}: batch {batch.id} has written codes "
+            f"1..{batch.generated} so far ({batch.status})"
+        )
+    return first, last
+
+
 async def export_rows(
-    session: AsyncSession, keyring: Keyring, batch_id: int, resolver: str
+    session: AsyncSession,
+    keyring: Keyring,
+    batch_id: int,
+    resolver: str,
+    first: int | None = None,
+    last: int | None = None,
 ) -> AsyncIterator[list[list[str]]]:
-    """Printer rows (seq, serial, url, human, pin) in chunks, streamed from the database."""
+    """Printer rows (EXPORT_COLUMNS) of seq ``first..last`` in chunks, streamed from the
+    database (never the whole batch in memory); random serials are selected by seq."""
     batch = await get_batch(session, batch_id)
+    first, last = seq_range(batch, first, last)
     product = await session.get(Product, batch.product_id)
     assert product is not None
     key = keyring.key(batch.key_id)
+    base = code_url(resolver, "", product.gtin)
+    prefix, start, width = batch.seq_prefix or "", batch.seq_start - 1, batch.seq_width
     result = await session.stream(
-        select(Code.seq, Code.serial)
-        .where(Code.batch_id == batch_id)
+        select(Code.seq, Code.serial, Code.sscc)
+        .where(Code.batch_id == batch_id, Code.seq >= first, Code.seq <= last)
         .order_by(Code.seq)
-        .execution_options(yield_per=_INSERT_CHUNK)
+        .execution_options(yield_per=_READ_CHUNK)
     )
     async for part in result.partitions():
-        serials = [serial for _, serial in part]
+        serials = [row[1] for row in part]
         pins = key.pins(serials) if batch.with_pin else [""] * len(serials)
+        humans = human_forms(serials)
         yield [
             [
                 str(seq),
                 serial,
-                code_url(resolver, serial, product.gtin),
-                Serial(serial).as_human(),
+                base + serial,
+                human,
                 pin,
+                f"{prefix}{str(start + seq).zfill(width)}",
+                sscc or "",
             ]
-            for (seq, serial), pin in zip(part, pins, strict=True)
+            for (seq, serial, sscc), human, pin in zip(part, humans, pins, strict=True)
         ]

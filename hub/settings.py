@@ -153,6 +153,26 @@ class Settings(BaseModel):
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted"
     )
+    max_job_codes: int = Field(
+        20_000_000,
+        ge=1,
+        le=20_000_000,
+        description="Most codes one generation job may make (the API refuses more)",
+    )
+    job_chunk: int = Field(
+        10_000,
+        ge=100,
+        le=100_000,
+        description="Codes written per transaction by a generation job: the longest a "
+        "verification waits for the database while a job runs",
+    )
+    job_stale_s: float = Field(
+        60.0,
+        gt=0,
+        description="A running job whose process has not written for this long is taken "
+        "over (resumed) by another hub process",
+    )
+    job_poll_s: float = Field(5.0, gt=0, description="How often a hub looks for jobs nobody runs")
     login_token_hours: float = Field(
         12, gt=0, le=24 * 90, description="How long a token from POST /api/v1/login is valid"
     )

@@ -371,6 +371,21 @@ def normalize_gtin(gtin: str) -> str:
         raise CodeFormatError(str(exc)) from None
 
 
+def human_forms(serials: Sequence[str]) -> list[str]:
+    """:meth:`Serial.as_human` of many well-formed serials, without an object per serial
+    (printer exports write millions)."""
+    table = _HUMAN_DIGITS
+    alphabet = _crockford.CHECK_ALPHABET
+    return [
+        f"{v[0:5]}-{v[5:10]}-{v[10:15]}-{v[15:20]}-"
+        f"{alphabet[int(v.translate(table), 32) % 37]}"
+        for v in serials
+    ]
+
+
+_HUMAN_DIGITS = str.maketrans(_crockford.ALPHABET, "0123456789ABCDEFGHIJKLMNOPQRSTUV")
+
+
 def code_url(resolver: str, serial: str, gtin: str | None = None) -> str:
     """Build the printed URL for a serial. ``resolver`` includes the scheme, e.g. https://y.cn."""
     base = resolver.rstrip("/")

@@ -1,24 +1,21 @@
-"""The brand's back-office audience: stations, code batches, commands (master data is in
-hub/web/master.py)."""
+"""The brand's back-office audience: stations, their commands, code pools (master data is
+in hub/web/master.py, code batches in hub/web/codes.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
 
-from hub import batches, pools, registry, stations
+from hub import pools, registry, stations
 from hub.errors import InvalidRequestError, UnavailableError
 from hub.models import CodePool
 from hub.web.api import Api, Body, Out, Params
-from hub.web.keys import KEYRING, RUNTIME, SESSIONS
+from hub.web.keys import RUNTIME, SESSIONS
 
-api = Api("admin", "The brand's back office: master data, code batches, stations.")
+api = Api("admin", "The brand's back office: stations, their commands, code pools.")
 
 Sku = Field(min_length=1, max_length=64, description="The brand's product code (SKU)")
 # Database ids are 64-bit: a longer number names nothing (404, not a 500).
@@ -168,72 +165,3 @@ async def get_pools(request: web.Request, query: PoolQuery) -> PoolList:
     async with request.app[SESSIONS]() as session:
         found = await pools.list_pools(session, query.batch_id)
         return PoolList(pools=[_pool_out(p) for p in found])
-
-
-class BatchIn(Body):
-    sku: str = Sku
-    count: int = Field(ge=1, le=batches.MAX_BATCH)
-    kind: Literal["item", "case", "pallet"] = "item"
-    with_pin: bool = False
-
-
-class BatchOut(Out):
-    id: int
-    sku: str
-    kind: str
-    count: int
-    key_id: int
-    with_pin: bool
-    states: dict[str, int] = Field(description="How many codes of the batch are in each state")
-
-
-class BatchParams(Params):
-    batch_id: int = RecordId
-
-
-@api.post("/api/v1/batches", body=BatchIn, response=BatchOut, status=201, errors=(404, 409))
-async def add_batch(request: web.Request, body: BatchIn) -> BatchOut:
-    """Generate a batch of new codes for a product."""
-    async with request.app[SESSIONS]() as session, session.begin():
-        batch = await batches.generate_batch(
-            session, request.app[KEYRING], body.sku, body.count, body.kind, body.with_pin
-        )
-        info = await batches.batch_info(session, batch.id)
-    return BatchOut.model_validate(info.__dict__)
-
-
-@api.get("/api/v1/batches/{batch_id}", params=BatchParams, response=BatchOut)
-async def get_batch(request: web.Request, params: BatchParams) -> BatchOut:
-    """A batch and how many of its codes are in each state."""
-    async with request.app[SESSIONS]() as session:
-        info = await batches.batch_info(session, params.batch_id)
-    return BatchOut.model_validate(info.__dict__)
-
-
-@api.get("/api/v1/batches/{batch_id}/export", params=BatchParams, produces="text/csv")
-async def export_batch(request: web.Request, params: BatchParams) -> web.StreamResponse:
-    """The printer CSV of a batch: seq, serial, url, human, pin (streamed)."""
-    app = request.app
-    batch_id = params.batch_id
-    async with app[SESSIONS]() as session:
-        await batches.get_batch(session, batch_id)  # 404 before headers go out
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": f'attachment; filename="batch-{batch_id}.csv"',
-            }
-        )
-        await response.prepare(request)
-        await response.write(_csv_lines([batches.EXPORT_COLUMNS]))
-        async for rows in batches.export_rows(
-            session, app[KEYRING], batch_id, app[RUNTIME].public_base
-        ):
-            await response.write(_csv_lines(rows))
-    await response.write_eof()
-    return response
-
-
-def _csv_lines(rows: Iterable[Sequence[str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue().encode()

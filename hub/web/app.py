@@ -11,11 +11,12 @@ from hub.db import create_engine, sessionmaker, upgrade
 from hub.domain.limits import ConsumerLimits, Limiter
 from hub.domain.signals import Thresholds
 from hub.ingest.service import IngestService
+from hub.jobs.runner import JobRunner, request_counter
 from hub.keycheck import check_keys
 from hub.locate import Locator
 from hub.settings import Settings
 from hub.verify import Verifier
-from hub.web import admin, alerts, consumer, epcis, master, ops, orders, pda, trace, users
+from hub.web import admin, alerts, codes, consumer, epcis, master, ops, orders, pda, trace, users
 from hub.web.api import ENDPOINTS, TAGS, Api
 from hub.web.keys import (
     ENGINE,
@@ -48,6 +49,7 @@ AUDIENCES: tuple[Api, ...] = (
     epcis.api,
     alerts.api,
     trace.api,
+    codes.api,
 )
 
 
@@ -90,6 +92,23 @@ async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    runner = JobRunner(
+        app[SESSIONS],
+        app[KEYRING],
+        stale_s=settings.job_stale_s,
+        poll_s=settings.job_poll_s,
+        chunk=settings.job_chunk,
+    )
+    await runner.start()
+    app[RUNTIME].jobs = runner
+    try:
+        yield
+    finally:
+        await runner.stop()
+
+
 async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     service = IngestService(app[SETTINGS], app[SESSIONS], app[KEYRING])
     await service.start()
@@ -103,7 +122,12 @@ async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, keyring: Keyring | None = None) -> web.Application:
     """Build the hub application; the database and MQTT open in ``cleanup_ctx``."""
     app = web.Application(
-        middlewares=[observe_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            observe_middleware,
+            error_middleware,
+            auth_middleware,
+            request_counter(lambda request: request.app[RUNTIME].jobs),
+        ],
         client_max_size=settings.max_request_bytes,
     )
     app[SETTINGS] = settings
@@ -118,6 +142,7 @@ def create_app(settings: Settings, keyring: Keyring | None = None) -> web.Applic
     app[TAGS] = {}
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_verifier_ctx)
+    app.cleanup_ctx.append(_jobs_ctx)
     app.cleanup_ctx.append(_ingest_ctx)
     app.cleanup_ctx.append(_housekeeping_ctx)
     for audience in AUDIENCES:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from hub.domain.access import Principal
 from hub.domain.limits import ConsumerLimits
 from hub.ingest.service import IngestService
+from hub.jobs.runner import JobRunner
 from hub.locate import Locator
 from hub.settings import Settings
 from hub.verify import Verifier
@@ -22,6 +23,7 @@ class Runtime:
 
     public_base: str = ""
     ingest: IngestService | None = None
+    jobs: JobRunner | None = None
 
     @property
     def mqtt_url(self) -> str | None:

@@ -115,7 +115,7 @@ async def test_export_without_pins_and_short_urls(db: Any) -> None:
     serials = [s for _, s, *_ in await batch_codes(db, batch.id)]
     assert [r[0] for r in rows] == [str(i) for i in range(1, 26)]
     assert [r[1] for r in rows] == serials
-    for _seq, serial, url, human, pin in rows:
+    for _seq, serial, url, human, pin, *_ in rows:
         assert url == f"{RESOLVER}/c/{serial}"
         assert human == Serial(serial).as_human()
         assert Serial.parse(human).value == serial
@@ -127,7 +127,7 @@ async def test_export_with_pins_and_digital_link(db: Any) -> None:
     await add_products(db)
     batch = await generate(db, "WINE", count=12, with_pin=True)
     rows = await export(db, batch.id, RESOLVER + "/")
-    for _seq, serial, url, _human, pin in rows:
+    for _seq, serial, url, _human, pin, *_ in rows:
         assert url == f"{RESOLVER}/01/{GTIN}/21/{serial}"
         ref = parse_code(url)
         assert (ref.serial.value, ref.gtin) == (serial, GTIN)
@@ -139,7 +139,7 @@ async def test_export_with_pins_and_digital_link(db: Any) -> None:
 
 async def test_export_streams_more_than_one_chunk(db: Any, monkeypatch: Any) -> None:
     await add_products(db)
-    monkeypatch.setattr(code_service, "_INSERT_CHUNK", 7)
+    monkeypatch.setattr(code_service, "_READ_CHUNK", 7)
     batch = await generate(db, count=30, with_pin=True)
     rows = await export(db, batch.id)
     assert [int(r[0]) for r in rows] == list(range(1, 31))
@@ -175,8 +175,8 @@ async def test_unknown_product(db: Any) -> None:
 @pytest.mark.parametrize(
     ("count", "kind", "message"),
     [
-        (0, "item", "Invalid count 0: expected 1..5000000"),
-        (5_000_001, "item", "Invalid count 5000001: expected 1..5000000"),
+        (0, "item", "Invalid count 0: expected 1..20000000"),
+        (20_000_001, "item", "Invalid count 20000001: expected 1..20000000"),
         (1, "box", "Unknown code kind 'box': expected one of item, case, pallet"),
     ],
 )
@@ -218,6 +218,13 @@ async def test_batch_api(hub: Any) -> None:
         "key_id": 0,
         "with_pin": True,
         "states": {"generated": 3},
+        "status": "done",
+        "generated": 3,
+        "progress": 1.0,
+        "first_card_no": "1",
+        "last_card_no": "3",
+        "sscc_prefix": None,
+        "error": None,
     }
     assert await hub.api("GET", f"/api/v1/batches/{info['id']}") == info
     rows = await hub.export(info["id"])
@@ -296,9 +303,9 @@ def test_cli_generate_and_export(
     target = tmp_path / "batch2.csv"
     assert main(["codes", "export", "2", "-o", str(target)]) == 0
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
-    assert rows[0] == ["seq", "serial", "url", "human", "pin"]
+    assert rows[0] == ["seq", "serial", "url", "human", "pin", "card_no", "sscc"]
     assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
-    for _seq, serial, url, human, pin in rows[1:]:
+    for _seq, serial, url, human, pin, *_ in rows[1:]:
         assert url == f"{RESOLVER}/01/{GTIN}/21/{serial}"
         assert human == Serial(serial).as_human()
         assert len(pin) == 8
