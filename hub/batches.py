@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import InvalidRequestError, NotFoundError
@@ -142,6 +143,43 @@ def seq_range(batch: CodeBatch, first: int | None, last: int | None) -> tuple[in
     return first, last
 
 
+async def _windows(
+    session: AsyncSession, batch: CodeBatch, first: int, last: int
+) -> AsyncIterator[list[tuple[int, str, str | None]]]:
+    """(seq, serial, sscc) of seq ``first..last`` in windows of _READ_CHUNK, read over the
+    (batch_id, seq) index: a bounded page each and no per-row ORM work (on SQLite straight
+    from the driver's cursor)."""
+    connection = await session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    window = text(
+        "SELECT seq, serial, sscc FROM codes "
+        "WHERE batch_id = :batch AND seq >= :lo AND seq <= :hi ORDER BY seq"
+    )
+    raw_sql = "SELECT seq, serial, sscc FROM codes WHERE batch_id = ? AND seq >= ? AND seq <= ? "
+    raw_sql += "ORDER BY seq"
+    for lo in range(first, last + 1, _READ_CHUNK):
+        hi = min(last, lo + _READ_CHUNK - 1)
+        if sqlite:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            async with driver.execute(raw_sql, (batch.id, lo, hi)) as cursor:
+                yield list(await cursor.fetchall())
+        else:
+            params = {"batch": batch.id, "lo": lo, "hi": hi}
+            yield [tuple(r) for r in await connection.execute(window, params)]
+
+
+async def _export_context(
+    session: AsyncSession, keyring: Keyring, batch_id: int, first: int | None, last: int | None
+) -> tuple[CodeBatch, Product, Any, int, int]:
+    batch = await get_batch(session, batch_id)
+    first, last = seq_range(batch, first, last)
+    product = await session.get(Product, batch.product_id)
+    assert product is not None
+    return batch, product, keyring.key(batch.key_id), first, last
+
+
 async def export_rows(
     session: AsyncSession,
     keyring: Keyring,
@@ -152,20 +190,12 @@ async def export_rows(
 ) -> AsyncIterator[list[list[str]]]:
     """Printer rows (EXPORT_COLUMNS) of seq ``first..last`` in chunks, streamed from the
     database (never the whole batch in memory); random serials are selected by seq."""
-    batch = await get_batch(session, batch_id)
-    first, last = seq_range(batch, first, last)
-    product = await session.get(Product, batch.product_id)
-    assert product is not None
-    key = keyring.key(batch.key_id)
+    batch, product, key, first, last = await _export_context(
+        session, keyring, batch_id, first, last
+    )
     base = code_url(resolver, "", product.gtin)
     prefix, start, width = batch.seq_prefix or "", batch.seq_start - 1, batch.seq_width
-    result = await session.stream(
-        select(Code.seq, Code.serial, Code.sscc)
-        .where(Code.batch_id == batch_id, Code.seq >= first, Code.seq <= last)
-        .order_by(Code.seq)
-        .execution_options(yield_per=_READ_CHUNK)
-    )
-    async for part in result.partitions():
+    async for part in _windows(session, batch, first, last):
         serials = [row[1] for row in part]
         pins = key.pins(serials) if batch.with_pin else [""] * len(serials)
         humans = human_forms(serials)
@@ -181,3 +211,33 @@ async def export_rows(
             ]
             for (seq, serial, sscc), human, pin in zip(part, humans, pins, strict=True)
         ]
+
+
+async def export_csv(
+    session: AsyncSession,
+    keyring: Keyring,
+    batch_id: int,
+    resolver: str,
+    first: int | None = None,
+    last: int | None = None,
+) -> AsyncIterator[bytes]:
+    """The printer CSV (header first) in chunks of bytes. No field can hold a comma, quote
+    or line break (digits, Crockford symbols, URLs of them, a prefix without those), so each
+    line is one format string instead of a csv.writer call per row."""
+    batch, product, key, first, last = await _export_context(
+        session, keyring, batch_id, first, last
+    )
+    base = code_url(resolver, "", product.gtin)
+    prefix, start, width = batch.seq_prefix or "", batch.seq_start - 1, batch.seq_width
+    yield (",".join(EXPORT_COLUMNS) + "\n").encode()
+    async for part in _windows(session, batch, first, last):
+        serials = [row[1] for row in part]
+        pins = key.pins(serials) if batch.with_pin else [""] * len(serials)
+        humans = human_forms(serials)
+        yield "".join(
+            [
+                f"{seq},{serial},{base}{serial},{human},{pin},"
+                f"{prefix}{str(start + seq).zfill(width)},{sscc or ''}\n"
+                for (seq, serial, sscc), human, pin in zip(part, humans, pins, strict=True)
+            ]
+        ).encode()

@@ -9,8 +9,7 @@ The heavy libraries are imported when a file is written, not when the hub starts
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
+import functools
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -26,21 +25,13 @@ XLSX_MAX_ROWS = 1_048_575  # one sheet, below the header
 Rows = AsyncIterator[list[list[str]]]
 
 
-async def write_csv(header: Sequence[str], rows: Rows, out: IO[bytes]) -> int:
-    """CSV (UTF-8) of ``rows`` into the binary file ``out``; the number of rows."""
-    count = 0
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    async for part in rows:
-        writer.writerows(part)
-        count += len(part)
-        data = buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
+async def write_csv(chunks: AsyncIterator[bytes], out: IO[bytes]) -> int:
+    """The CSV chunks (header first) into the binary file ``out``; the number of data rows."""
+    lines = 0
+    async for data in chunks:
+        lines += data.count(b"\n")
         await asyncio.to_thread(out.write, data)
-    out.write(buffer.getvalue().encode())
-    return count
+    return max(0, lines - 1)
 
 
 async def write_xlsx(header: Sequence[str], rows: Rows, path: Path) -> int:
@@ -137,7 +128,7 @@ def label_pages(labels: Sequence[tuple[str, str, str]], symbology: str) -> list[
         raise InvalidRequestError(f"{len(labels)} labels: expected 1..{MAX_LABELS} per sheet run")
     cell_w = (PAGE[0] - 2 * MARGIN[0]) // COLUMNS
     cell_h = (PAGE[1] - 2 * MARGIN[1]) // ROWS
-    font = ImageFont.load_default(size=26)
+    fonts = functools.cache(lambda size: ImageFont.load_default(size=size))
     pages: list[Any] = []
     per_page = COLUMNS * ROWS
     for page_start in range(0, len(labels), per_page):
@@ -154,8 +145,12 @@ def label_pages(labels: Sequence[tuple[str, str, str]], symbology: str) -> list[
             )
             page.paste(symbol, (x + 10, y + (cell_h - symbol.size[1]) // 2))
             tx = x + 20 + symbol.size[0]
-            draw.text((tx, y + cell_h // 2 - 40), line1, fill=0, font=font)
-            draw.text((tx, y + cell_h // 2 + 5), line2, fill=0, font=font)
+            room = cell_w - (tx - x) - 15
+            size = 26
+            while size > 10 and draw.textlength(line2, font=fonts(size)) > room:
+                size -= 2
+            draw.text((tx, y + cell_h // 2 - 40), line1, fill=0, font=fonts(size))
+            draw.text((tx, y + cell_h // 2 + 5), line2, fill=0, font=fonts(size))
         pages.append(page)
     return pages
 

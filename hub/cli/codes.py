@@ -250,15 +250,17 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
     async def write(session: AsyncSession) -> int:
         rows = batches.export_rows(session, keyring, args.batch, resolver, args.first, args.last)
+        chunks = batches.export_csv(session, keyring, args.batch, resolver, args.first, args.last)
         if args.output is None:
-            return await exports.write_csv(batches.EXPORT_COLUMNS, rows, sys.stdout.buffer)
+            sys.stdout.flush()
+            return await exports.write_csv(chunks, sys.stdout.buffer)
         with exports.temp_dir() as tmp:
             plain = Path(tmp) / f"batch-{args.batch}.{fmt}" if password is not None else args.output
             if fmt == "xlsx":
                 count = await exports.write_xlsx(batches.EXPORT_COLUMNS, rows, plain)
             else:
                 with plain.open("wb") as out:
-                    count = await exports.write_csv(batches.EXPORT_COLUMNS, rows, out)
+                    count = await exports.write_csv(chunks, out)
             if password is not None:
                 await asyncio.to_thread(
                     exports.encrypt_zip, plain, plain.name, password, args.output

@@ -15,18 +15,19 @@ with a conditional UPDATE (``status = 'running' AND owner = me``); so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from biip.checksums import gs1_standard_check_digit
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from hub.domain.lifecycle import State
 from hub.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 MAX_JOB_CODES = 20_000_000
 CHUNK = 10_000
 MIN_CHUNK = 500
-TARGET_S = 0.03
+TARGET_S = 0.06
 ACTIVE = ("queued", "running")
 FINAL = ("done", "cancelled", "failed")
 _COLUMNS = ("serial", "sscc", "batch_id", "seq", "kind", "product_id", "state", "scan_count")
@@ -102,10 +103,14 @@ def _check_spec(spec: JobSpec, max_codes: int) -> CodeKind:
     except CodeFormatError as exc:
         raise InvalidRequestError(str(exc)) from None
     if spec.seq_prefix is not None and (
-        len(spec.seq_prefix) > 16 or not spec.seq_prefix.isascii() or "," in spec.seq_prefix
+        len(spec.seq_prefix) > 16
+        or not spec.seq_prefix.isascii()
+        or not spec.seq_prefix.isprintable()
+        or any(ch in spec.seq_prefix for ch in ',"')
     ):
         raise InvalidRequestError(
-            f"Sequence prefix {spec.seq_prefix[:20]!r}: expected up to 16 ASCII characters"
+            f"Sequence prefix {spec.seq_prefix[:20]!r}: expected up to 16 printable ASCII "
+            "characters other than comma and quote"
         )
     last = spec.seq_start + spec.count - 1
     if spec.seq_start < 0 or last >= 10**15:
@@ -214,11 +219,37 @@ def chunk_rows(keyring: Keyring, batch: CodeBatch, first_seq: int, n: int) -> li
     return rows
 
 
-async def insert_rows(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+@contextlib.asynccontextmanager
+async def _chunk_connection(
+    sessions: async_sessionmaker[AsyncSession], sqlite: bool
+) -> AsyncIterator[AsyncConnection]:
+    """A connection for one chunk. On SQLite its commits use synchronous=NORMAL: a chunk
+    lost to a power cut takes its ``generated`` update with it (same transaction), so the
+    job just writes it again; the connection goes back to the pool at FULL (which acks and
+    answers need) and with foreign keys checked again."""
+    engine = sessions.kw["bind"]
+    async with engine.connect() as connection:
+        if not sqlite:
+            yield connection
+            return
+        # The rows point at the batch and product the job has just read: no need to look
+        # them up again per row. A bigger page cache keeps the serial index's pages hot.
+        for pragma in ("synchronous=NORMAL", "foreign_keys=OFF", "cache_size=-65536"):
+            await connection.exec_driver_sql(f"PRAGMA {pragma}")
+        await connection.commit()
+        try:
+            yield connection
+        finally:
+            for pragma in ("synchronous=FULL", "foreign_keys=ON"):
+                await connection.exec_driver_sql(f"PRAGMA {pragma}")
+            await connection.commit()
+
+
+async def insert_rows(target: AsyncSession | AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
     """Bulk insert of code rows straight through the driver (no per-row ORM work)."""
     if not rows:
         return
-    connection = await session.connection()
+    connection = await target.connection() if isinstance(target, AsyncSession) else target
     if connection.dialect.name == "postgresql":
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
@@ -291,12 +322,11 @@ async def run_job(
     chunks = 0
     size = chunk if target_s is None else min(chunk, MIN_CHUNK * 4)
     loop = asyncio.get_running_loop()
+    async with sessions() as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+    state = await _state(sessions, batch_id)
     while True:
-        async with sessions() as session:
-            sqlite = session.get_bind().dialect.name == "sqlite"
-            fresh = await session.get(CodeBatch, batch_id)
-            assert fresh is not None
-            generated, status, current_owner = fresh.generated, fresh.status, fresh.owner
+        generated, status, current_owner = state
         if status != "running":
             return status
         if current_owner != owner:
@@ -309,40 +339,44 @@ async def run_job(
         n = min(size, batch.count - generated)
         # Sealing and building rows is CPU work: off the event loop, outside the transaction.
         rows = await asyncio.to_thread(chunk_rows, keyring, batch, generated + 1, n)
+        done = generated + n == batch.count
         started = loop.time()
-        async with sessions() as session, session.begin():
-            moved = await session.scalar(
-                update(CodeBatch)
-                .where(
-                    CodeBatch.id == batch_id,
-                    CodeBatch.status == "running",
-                    CodeBatch.owner == owner,
-                    CodeBatch.generated == generated,
+        async with _chunk_connection(sessions, sqlite) as connection, connection.begin():
+            moved = (
+                await connection.execute(
+                    update(CodeBatch)
+                    .where(
+                        CodeBatch.id == batch_id,
+                        CodeBatch.status == "running",
+                        CodeBatch.owner == owner,
+                        CodeBatch.generated == generated,
+                    )
+                    .values(
+                        generated=generated + n,
+                        heartbeat_at=utcnow(),
+                        # The last chunk ends the job in the same transaction.
+                        **({"status": "done", "finished_at": utcnow()} if done else {}),
+                    )
+                    .returning(CodeBatch.id)
                 )
-                .values(
-                    generated=generated + n,
-                    heartbeat_at=utcnow(),
-                    # The last chunk ends the job in the same transaction.
-                    **(
-                        {"status": "done", "finished_at": utcnow()}
-                        if generated + n == batch.count
-                        else {}
-                    ),
-                )
-                .returning(CodeBatch.id)
-            )
+            ).scalar()
             if moved is not None:
-                await insert_rows(session, rows)
+                await insert_rows(connection, rows)
         took = loop.time() - started
         if moved is None:
-            continue  # cancelled or taken over: the status check above says which
+            state = await _state(sessions, batch_id)  # cancelled or taken over: says which
+            continue
+        state = (generated + n, "done" if done else "running", owner)
         chunks += 1
-        if target_s is not None and n == size:
-            size = max(MIN_CHUNK, min(chunk, int(size * target_s / max(took, 1e-3))))
-        if sqlite and contended is not None and contended():
-            await asyncio.sleep(max(took, 0.02))
         if progress is not None:
             progress(generated + n, batch.count)
+        busy = contended is not None and contended()
+        if target_s is not None and n == size:
+            # Transactions of about target_s; half that while requests are being served.
+            goal = target_s / 2 if busy else target_s
+            size = max(MIN_CHUNK, min(chunk, int(size * goal / max(took, 1e-3))))
+        if sqlite and busy:
+            await asyncio.sleep(max(took, 0.02))
     async with sessions() as session, session.begin():
         await session.execute(
             update(CodeBatch)
@@ -351,6 +385,20 @@ async def run_job(
             .values(status="done", finished_at=utcnow(), heartbeat_at=utcnow())
         )
     return "done"
+
+
+async def _state(
+    sessions: async_sessionmaker[AsyncSession], batch_id: int
+) -> tuple[int, str, str | None]:
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(CodeBatch.generated, CodeBatch.status, CodeBatch.owner).where(
+                    CodeBatch.id == batch_id
+                )
+            )
+        ).one()
+    return int(row[0]), str(row[1]), row[2]
 
 
 async def fail(

@@ -260,6 +260,10 @@ async def export_batch(
             return await _send_file(request, path, XLSX_TYPE, path.name)
     app = request.app
     async with app[SESSIONS]() as session:
+        chunks = batches.export_csv(
+            session, app[KEYRING], params.batch_id, app[RUNTIME].public_base, first, last
+        )
+        head = await anext(chunks)  # errors (404, 422) before any header goes out
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/csv; charset=utf-8",
@@ -267,35 +271,14 @@ async def export_batch(
             }
         )
         await response.prepare(request)
-        sink = _ResponseSink()
-        rows = batches.export_rows(
-            session, app[KEYRING], params.batch_id, app[RUNTIME].public_base, first, last
-        )
-        header = ",".join(batches.EXPORT_COLUMNS) + "\n"
-        await response.write(header.encode())
-        async for part in rows:
-            await response.write(sink.lines(part))
+        await response.write(head)
+        async for data in chunks:
+            await response.write(data)
     await response.write_eof()
     return response
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-class _ResponseSink:
-    def __init__(self) -> None:
-        import csv
-        import io
-
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
-
-    def lines(self, rows: list[list[str]]) -> bytes:
-        self.writer.writerows(rows)
-        data = self.buffer.getvalue().encode()
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        return data
 
 
 async def _write(
@@ -308,8 +291,11 @@ async def _write(
         )
         if fmt == "xlsx":
             return await exports.write_xlsx(batches.EXPORT_COLUMNS, rows, path)
+        chunks = batches.export_csv(
+            session, app[KEYRING], batch_id, app[RUNTIME].public_base, first, last
+        )
         with path.open("wb") as out:
-            return await exports.write_csv(batches.EXPORT_COLUMNS, rows, out)
+            return await exports.write_csv(chunks, out)
 
 
 async def _send_file(
