@@ -84,9 +84,7 @@ def raw_update_rate(workdir: Path, count: int) -> float:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE codes (id INTEGER PRIMARY KEY, serial TEXT UNIQUE, state TEXT)")
-    db.executemany(
-        "INSERT INTO codes (serial, state) VALUES (?, 'generated')", ((s,) for s in serials)
-    )
+    db.executemany("INSERT INTO codes (serial, state) VALUES (?, 'generated')", ((s,) for s in serials))
     db.commit()
     random.shuffle(serials)
     started = time.perf_counter()
@@ -134,9 +132,7 @@ def main() -> None:
             f"| {per_message} | {count} | {elapsed:.2f} | {rate:,.0f} | {rate / base_rate:.1f}x |"
         )
     best = max(rate for *_, rate in results)
-    print(
-        f"raw sqlite3 UPDATE by serial: {raw:,.0f} codes/s; best hub rate / raw = {best / raw:.3f}"
-    )
+    print(f"raw sqlite3 UPDATE by serial: {raw:,.0f} codes/s; best hub rate / raw = {best / raw:.3f}")
 
 
 if __name__ == "__main__":
