@@ -350,3 +350,45 @@ def test_cli_keys_new_prints_a_usable_key(capsys: pytest.CaptureFixture[str]) ->
     assert main(["keys", "new"]) == 0
     key = capsys.readouterr().out.strip()
     assert len(decode_secret(0, key)) == 32
+
+
+def test_cli_job_commands(
+    cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import openpyxl
+    import pyzipper
+    from PIL import Image
+
+    assert main(["products", "add", "--sku", "TEA", "--name", "茶"]) == 0
+    argv = ["codes", "generate", "--product", "TEA", "--count", "25000", "--seq-prefix", "A"]
+    assert main([*argv, "--seq-start", "7", "--seq-width", "6"]) == 0
+    captured = capsys.readouterr()
+    assert "batch 1: 25000 item codes for TEA" in captured.out
+    assert "100%" in captured.err and "25.0k/25.0k" in captured.err  # the progress bar
+    assert main(["codes", "list"]) == 0
+    assert "A000007..A025006" in capsys.readouterr().out
+    assert main(["codes", "status", "1"]) == 0
+    assert "done, 25000 written (100.0 %)" in capsys.readouterr().out
+    book = tmp_path / "part.xlsx"
+    assert main(["codes", "export", "1", "-o", str(book), "--from", "3", "--to", "5"]) == 0
+    rows = list(openpyxl.load_workbook(book).worksheets[0].iter_rows(values_only=True))
+    assert [(r[0], r[5]) for r in rows[1:]] == [
+        ("3", "A000009"),
+        ("4", "A000010"),
+        ("5", "A000011"),
+    ]
+    secret = tmp_path / "pw.txt"
+    secret.write_text("a long print shop password\n")
+    locked = tmp_path / "locked.zip"
+    argv = ["codes", "export", "1", "-o", str(locked), "--to", "2", "--password-file", str(secret)]
+    assert main(argv) == 0
+    with pyzipper.AESZipFile(locked) as archive:
+        text = archive.read(archive.namelist()[0], pwd=b"a long print shop password").decode()
+    assert text.splitlines()[1].startswith("1,") and len(text.splitlines()) == 3
+    sheet = tmp_path / "labels.png"
+    assert main(["codes", "labels", "1", "-o", str(sheet), "--to", "8"]) == 0
+    assert Image.open(sheet).size == (2480, 3508)
+    assert main(["codes", "cancel", "1"]) == 2
+    assert (
+        "Batch 1 is done: only a queued or running job can be cancelled" in capsys.readouterr().err
+    )
