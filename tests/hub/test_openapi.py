@@ -26,7 +26,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def running_hub(workdir: Path) -> Iterator[RunningHub]:
-    with start_hub(workdir) as hub:
+    # A small cap on codes per job: random valid requests must not queue 20,000,000 codes.
+    with start_hub(workdir, env={"YIMA_HUB_MAX_JOB_CODES": "1000"}) as hub:
         yield hub
 
 
