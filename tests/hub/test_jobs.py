@@ -303,32 +303,29 @@ async def test_print_shop_list_is_checked_against_the_batch(hub: Any) -> None:
     )
 
 
-async def test_long_job_never_stalls_a_verification(sqlite_hub: Any) -> None:
-    """While a job writes 100,000 codes, consumers verifying a code are answered within
-    100 ms each. The stall a verification can see is one chunk's transaction (the job's
-    write lock on SQLite) plus the gap the job leaves for waiting writers, whatever the
-    job's size, so 100,000 codes prove what 1,000,000 would (bench/bench_codes.py measures
-    the 1,000,000-code job). On a machine so loaded that a verification with no job running
-    already takes more than 50 ms, the bound is twice that idle time instead."""
+async def test_long_job_never_stalls_a_verification(sqlite_hub: Any, monkeypatch: Any) -> None:
+    """While a job writes 100,000 codes on SQLite, each consumer verification (which writes
+    its scan) waits behind at most a few of the job's short chunk transactions, never behind
+    the job: the bound is a constant number of chunks, whatever the job's size. Measured
+    without a clock, so a loaded machine cannot make it flaky; the wall-clock figures (the
+    longest wait of a writer during a 1,000,000-code job) are in bench/RESULTS.md from
+    bench/bench_codes.py --store."""
     hub = sqlite_hub
     await hub.add_product("TEA")
     url = (await hub.urls("TEA", 1))[0]
+    commits: list[float] = []
     loop = asyncio.get_running_loop()
-    idle: list[float] = []
-    for _ in range(10):
-        started = loop.time()
-        await hub.verify(url)
-        idle.append(loop.time() - started)
+    monkeypatch.setattr("hub.metrics.job_progress", lambda *_args: commits.append(loop.time()))
     out = await hub.api(
         "POST", "/api/v1/batches", {"sku": "TEA", "count": 100_000, "wait": False}, status=201
     )
-    latencies: list[float] = []
+    waits: list[tuple[float, float]] = []
     while True:
         started = loop.time()
         await hub.verify(url)
-        latencies.append(loop.time() - started)
+        waits.append((started, loop.time()))
         status = (await hub.api("GET", f"/api/v1/batches/{out['id']}"))["status"]
-        if status != "running" and status != "queued":
+        if status not in ("running", "queued"):
             break
         await asyncio.sleep(0.01)
     assert status == "done"
@@ -337,6 +334,9 @@ async def test_long_job_never_stalls_a_verification(sqlite_hub: Any) -> None:
             select(func.count()).select_from(Code).where(Code.batch_id == out["id"])
         )
     assert count == 100_000
-    assert len(latencies) >= 10, "the job finished before it was measured"
-    limit = max(0.100, 2 * max(idle))
-    assert max(latencies) < limit, (sorted(latencies)[-5:], "idle:", sorted(idle)[-3:])
+    assert len(commits) >= 10, "the job finished in fewer chunks than it should write"
+    behind = [sum(1 for c in commits if start < c < end) for start, end in waits]
+    assert len(waits) >= 5, "the job finished before it was measured"
+    # A verification arriving mid-chunk waits for that chunk; the pause after it lets the
+    # waiting writer in. Without the pause it would wait behind chunk after chunk.
+    assert max(behind) <= 3, (behind, len(commits))
