@@ -86,7 +86,7 @@ async def recall(
         Event(
             id=str(uuid.uuid4()),
             type=Step.RECALLING.value,
-            source=f"api:{principal.role}/{principal.subject}"[:80],
+            source=principal.event_source,
             occurred_at=now,
             recorded_at=now,
             outcome="applied" if moved else "refused",

@@ -21,12 +21,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from hub import logs
-from hub.cli import codes, db, keys, master, serve, stations, trace, users
+from hub.cli import audit, codes, db, keys, master, serve, stations, trace, users
 from hub.errors import HubError
 from hub.settings import Settings, load_settings
 from protocols.errors import ProtocolError
 
-GROUPS: tuple[ModuleType, ...] = (serve, db, keys, master, codes, users, stations, trace)
+GROUPS: tuple[ModuleType, ...] = (serve, db, keys, master, codes, users, stations, trace, audit)
 Run = Callable[[argparse.Namespace, Any], int]
 
 

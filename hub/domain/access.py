@@ -52,6 +52,11 @@ class Principal:
         return self.role == "admin"
 
     @property
+    def event_source(self) -> str:
+        """How lifecycle events done by this caller name who did them (role and subject)."""
+        return f"api:{self.role}/{self.subject}"[:80]
+
+    @property
     def scope(self) -> str | None:
         """The record this caller is limited to, as text (``dealer:7``), or None."""
         for name in ("dealer_id", "store_id", "warehouse_id"):

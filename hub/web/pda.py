@@ -57,7 +57,7 @@ async def add_shipment(request: web.Request, body: ShipmentIn) -> ShipmentOut:
         "dealer_code": body.dealer,
         "region": body.region,
         "codes": body.codes,
-        "source": f"api:{request[PRINCIPAL].role}",
+        "source": request[PRINCIPAL].event_source,
     }
     try:
         result = await _ship(request.app, arguments)
@@ -234,7 +234,7 @@ async def complete_order(
             order,
             completion_id=body.id,
             reason=body.reason,
-            source=f"api:{request[PRINCIPAL].role}",
+            source=request[PRINCIPAL].event_source,
         )
     return CompleteOut.model_validate(result)
 
@@ -272,7 +272,7 @@ async def receive_order(request: web.Request, params: OrderParams, body: Receipt
             order,
             receipt_id=body.id,
             codes=body.codes,
-            source=f"api:{request[PRINCIPAL].role}",
+            source=request[PRINCIPAL].event_source,
         )
     return ReceiptOut.model_validate(result)
 

@@ -66,6 +66,9 @@ async def scenario(hub: Any) -> dict[str, Any]:
     assert shipped["refused"] == []
     shipped = await hub.ship([items[2], other], order="SO-2", dealer="D2")
     assert shipped["refused"] == []
+    # Who shipped: the warehouse token's role and fingerprint, never the token.
+    sources = {r[0] for r in await hub.rows(select(Event.source).where(Event.type == "shipping"))}
+    assert len(sources) == 1 and sources.pop().startswith("api:warehouse/token:")
     return {"items": items, "case": case, "pallet": pallet, "other": other}
 
 
@@ -260,3 +263,33 @@ async def test_cli_trace_prints_the_chain(sqlite_plant: Any, monkeypatch: Any, c
     assert code == 0
     assert "  material tea leaves from Longjing Co, supplier lot LJ-7" in out
     assert "  → dealer D1 Dealer D1, order SO-1 (Zhejiang): 2 codes" in out
+
+
+async def test_cli_recall_and_audit(sqlite_plant: Any, capsys: Any) -> None:
+    import asyncio
+
+    from hub.cli import main as cli_main
+
+    hub = sqlite_plant
+    s = await scenario(hub)
+    common = ["--database-url", hub.settings.database_url]
+    code = await asyncio.to_thread(
+        cli_main, ["recall", "--supplier-lot", "LJ-7", "--reason", "supplier recall", *common]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("recall 1: 4 codes recalled (TEA LOT-1)"), out
+    assert (await hub.code(s["items"][0])).state == "recalled"
+    code = await asyncio.to_thread(
+        cli_main, ["recall", "--lot", "TEA", "LOT-1", "--reason", "again", *common]
+    )
+    out = capsys.readouterr().out
+    assert "  4 left alone: recalling refused: already recalled" in out
+    code = await asyncio.to_thread(cli_main, ["recall", "--reason", "x", *common])
+    assert code == 2 and "Give --lot SKU LOT or --supplier-lot" in capsys.readouterr().err
+    code = await asyncio.to_thread(cli_main, ["audit", "list", "--limit", "3", *common])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 3
+    assert "\tPOST /api/v1/shipments\t/api/v1/shipments\t200\t127.0.0.1" in lines[0]
+    code = await asyncio.to_thread(cli_main, ["audit", "cleanup", *common])
+    assert code == 0
+    assert capsys.readouterr().out == "0 audit entries older than 365 days deleted\n"
