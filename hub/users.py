@@ -9,6 +9,7 @@ token.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ async def create_user(
         raise ConflictError(f"User {username!r} already exists")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         role=role,
         dealer_id=dealer_id,
         store_id=store_id,
@@ -180,7 +181,7 @@ async def update_user(
             warehouse,
         )
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
         user.failed_logins = 0
         user.locked_until = None
     if active is not None:
@@ -226,7 +227,7 @@ async def login(
     now = utcnow()
     user = await session.scalar(select(User).where(User.username == username[:64]))
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        await _verify_off_loop(_DUMMY_HASH, password)
         raise LoginRefused("Wrong user name or password")
     locked_until = as_utc(user.locked_until)
     if locked_until is not None and locked_until > now:
@@ -234,7 +235,7 @@ async def login(
         raise RateLimitedError(
             f"Too many wrong passwords: user locked, try again in {wait} s", retry_after=wait
         )
-    if not _verify(user.password_hash, password):
+    if not await _verify_off_loop(user.password_hash, password):
         user.failed_logins += 1
         if user.failed_logins >= max_failures:
             user.failed_logins = 0
@@ -256,6 +257,12 @@ async def login(
     )
     await session.flush()
     return Login(token=token, expires_at=expires_at, principal=principal_of(user))
+
+
+async def _verify_off_loop(hashed: str, password: str) -> bool:
+    """argon2 costs tens of milliseconds of CPU and memory by design: run it in a thread so
+    a login never stalls the other requests of the event loop."""
+    return await asyncio.to_thread(_verify, hashed, password)
 
 
 def _verify(hashed: str, password: str) -> bool:
