@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hub.domain.lifecycle import State, Step, why_not
 from protocols.codes import CodeKind
 
 
@@ -53,4 +54,25 @@ def aggregation_refusal(
         if serial == parent_serial:
             return f"{serial} cannot be packed into itself"
         seen.add(serial)
+    return None
+
+
+def packing_refusal(
+    parent_serial: str,
+    parent_kind: CodeKind,
+    parent_state: str,
+    children: Sequence[tuple[str, CodeKind, str]],
+) -> str | None:
+    """Why children (serial, kind, state) cannot be packed into the parent in its state;
+    None if they can: the aggregation rule, each child's packing transition, and a parent
+    that can still take children."""
+    why = aggregation_refusal(parent_serial, parent_kind, [(s, k) for s, k, _ in children])
+    if why is not None:
+        return why
+    for serial, _kind, state in children:
+        child_why = why_not(state, Step.PACKING)
+        if child_why is not None:
+            return f"child {serial}: {child_why}"
+    if parent_state not in (State.GENERATED, State.COMMISSIONED, State.PACKED):
+        return f"parent {parent_serial} is {parent_state}: cannot take children"
     return None

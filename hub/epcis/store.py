@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain import gate, rules
-from hub.domain.lifecycle import State, Step, why_not
+from hub.domain.lifecycle import State, Step
 from hub.epcis import mapping
 from hub.epcis.document import CapturedEvent, check_document, content_digest, read_event
 from hub.epcis.errors import DocumentError, EpcError
@@ -250,17 +250,14 @@ class _Capture:
             raise _Refused(f"code {serial}: {reason}")
 
     async def pack(self, parent: _Row, children: Sequence[_Row], event: CapturedEvent) -> None:
-        why = rules.aggregation_refusal(
-            parent.serial, parent.kind, [(c.serial, c.kind) for c in children]
+        why = rules.packing_refusal(
+            parent.serial,
+            parent.kind,
+            parent.state,
+            [(c.serial, c.kind, c.state) for c in children],
         )
         if why is not None:
             raise _Refused(why)
-        for child in children:
-            child_why = why_not(child.state, Step.PACKING)
-            if child_why is not None:
-                raise _Refused(f"child {child.serial}: {child_why}")
-        if parent.state not in (State.GENERATED, State.COMMISSIONED, State.PACKED):
-            raise _Refused(f"parent {parent.serial} is {parent.state}: cannot take children")
         if parent.state == State.GENERATED:
             await self.move(Step.COMMISSIONING, [parent], event)
         packed = await gate.move(

@@ -257,17 +257,14 @@ class _Transaction:
         """Pack the children into the parent, all or nothing."""
         parent = self.resolve(event.parent, "parent")
         children = [self.resolve(text, f"children[{i}]") for i, text in enumerate(event.children)]
-        why = rules.aggregation_refusal(
-            parent.serial, parent.kind, [(c.serial, c.kind) for c in children]
+        why = rules.packing_refusal(
+            parent.serial,
+            parent.kind,
+            parent.state,
+            [(c.serial, c.kind, c.state) for c in children],
         )
         if why is not None:
             raise _Refused(why)
-        for child in children:
-            child_why = why_not(child.state, Step.PACKING)
-            if child_why is not None:
-                raise _Refused(f"child {child.serial}: {child_why}")
-        if parent.state not in (State.GENERATED, State.COMMISSIONED, State.PACKED):
-            raise _Refused(f"parent {parent.serial} is {parent.state}: cannot take children")
         await self.flush()  # the children may have been commissioned earlier in this message
         async with self.session.begin_nested():  # a refusal inside rolls back all of it
             if parent.state == State.GENERATED:
